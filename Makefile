@@ -1,0 +1,37 @@
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+DEMO := .demo
+
+.PHONY: setup demo test test-fast lint clean
+
+setup: $(STAMP)
+
+# Idempotent: reinstalls only when the project files change. torch is pinned by
+# constraints.txt so no dependency can swap in a CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/spire models pull splade-tiny
+	$(BIN)/spire eval spire/data/cranfield --model splade-tiny --mode inference-free \
+		--save-index $(DEMO)/cranfield-index --run-file $(DEMO)/cranfield.run --overwrite
+	$(BIN)/spire search $(DEMO)/cranfield-index "heat transfer in hypersonic boundary layers" -k 5
+	$(BIN)/spire search $(DEMO)/cranfield-index "buckling of thin cylindrical shells under pressure" -k 5
+
+test: setup
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -ra -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) $(DEMO)

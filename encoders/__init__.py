@@ -1,0 +1,62 @@
+"""Sparse encoders: texts -> scipy.sparse.csr_matrix of shape (n, vocab), float32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from spire.errors import SpireError
+
+from .idf import load_idf_json
+from .registry import resolve
+
+MODES = ("siamese", "inference-free")
+
+
+class SparseEncoder(Protocol):
+    name: str
+    mode: str
+    vocab_size: int
+    query_max_length: int
+    doc_max_length: int
+
+    def encode_documents(self, texts, show_progress: bool = False) -> sp.csr_matrix: ...
+    def encode_queries(self, texts, show_progress: bool = False) -> sp.csr_matrix: ...
+
+
+def load_encoder(name: str, mode: str = "siamese", *, query_max_length: int = 64,
+                 doc_max_length: int = 256, idf: np.ndarray | None = None,
+                 tokens_per_batch: int = 8192) -> SparseEncoder:
+    """A SPLADE encoder by registry name, local folder or hub id.
+
+    `mode="inference-free"` encodes queries as IDF-weighted tokens. Its IDF comes from
+    `idf`, else the model folder's OpenSearch-style idf.json, else `fit_idf(corpus)`.
+    """
+    from .inference_free import InferenceFreeEncoder
+    from .loading import load_masked_lm, load_tokenizer
+    from .splade import SpladeEncoder
+
+    if mode not in MODES:
+        raise SpireError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if Path(name).expanduser().is_dir():
+        name = str(Path(name).expanduser().resolve())  # so an index finds it from any cwd
+    tokenizer = load_tokenizer(name)
+
+    def splade() -> SpladeEncoder:
+        return SpladeEncoder(name, load_masked_lm(name), tokenizer,
+                             query_max_length=query_max_length, doc_max_length=doc_max_length,
+                             tokens_per_batch=tokens_per_batch)
+
+    if mode == "siamese":
+        return splade()
+    if idf is None:
+        idf_file = Path(resolve(name)) / "idf.json"
+        idf = load_idf_json(idf_file, tokenizer) if idf_file.is_file() else None
+    return InferenceFreeEncoder(name, tokenizer, splade, idf=idf,
+                                query_max_length=query_max_length, doc_max_length=doc_max_length)
+
+
+__all__ = ["MODES", "SparseEncoder", "load_encoder"]

@@ -1,0 +1,56 @@
+"""IDF tables for inference-free query encoding: from a corpus, or an OpenSearch idf.json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from spire.errors import SpireError
+
+
+def document_frequencies(tokenizer, texts: Sequence[str], max_length: int,
+                         chunk: int = 1024) -> np.ndarray:
+    """df of each vocabulary id over the documents as the encoder sees them (truncated)."""
+    df = np.zeros(len(tokenizer), dtype=np.int64)
+    for start in range(0, len(texts), chunk):
+        ids = tokenizer(list(texts[start:start + chunk]), add_special_tokens=True,
+                        truncation=True, max_length=max_length)["input_ids"]
+        for seq in ids:
+            df[np.unique(np.asarray(seq, dtype=np.int64))] += 1
+    return df
+
+
+def bm25_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
+    """idf = ln(1 + (N - df + 0.5) / (df + 0.5)), the BM25 form, always positive."""
+    df = df.astype(np.float64)
+    return np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+
+
+def load_idf_json(path: str | Path, tokenizer) -> np.ndarray:
+    """Read an OpenSearch-style idf.json ({token: weight}); tokens absent from it weigh 0."""
+    path = Path(path)
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpireError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SpireError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(table, dict):
+        raise SpireError(f"{path}: expected an object of token -> weight")
+    vocab = tokenizer.get_vocab()
+    idf = np.zeros(len(tokenizer), dtype=np.float32)
+    for token, weight in table.items():
+        if not isinstance(weight, int | float):
+            raise SpireError(f"{path}: weight of token {token!r} is not a number")
+        if token in vocab:
+            idf[vocab[token]] = float(weight)
+    return idf
+
+
+def save_idf_json(idf: np.ndarray, tokenizer, path: str | Path) -> None:
+    inverse = {i: t for t, i in tokenizer.get_vocab().items()}
+    table = {inverse[i]: round(float(w), 6) for i, w in enumerate(idf) if w > 0 and i in inverse}
+    Path(path).write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")

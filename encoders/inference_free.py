@@ -1,0 +1,62 @@
+"""Inference-free sparse retrieval: a SPLADE model encodes documents; a query is its
+distinct tokens weighted by IDF, so queries need no model at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from .idf import bm25_idf, document_frequencies
+from .splade import SpladeEncoder
+
+
+class InferenceFreeEncoder:
+    mode = "inference-free"
+
+    def __init__(self, name: str, tokenizer, load_document_encoder: Callable[[], SpladeEncoder],
+                 *, idf: np.ndarray | None = None, query_max_length: int = 64,
+                 doc_max_length: int = 256) -> None:
+        self.name = name
+        self.tokenizer = tokenizer
+        self._load_document_encoder = load_document_encoder
+        self._document_encoder: SpladeEncoder | None = None
+        self.idf = idf
+        self.query_max_length = query_max_length
+        self.doc_max_length = doc_max_length
+        self.vocab_size = len(tokenizer)
+
+    @property
+    def document_encoder(self) -> SpladeEncoder:
+        # Loaded on first use: a searcher over an existing index never loads the model.
+        if self._document_encoder is None:
+            self._document_encoder = self._load_document_encoder()
+        return self._document_encoder
+
+    def fit_idf(self, texts: Sequence[str]) -> np.ndarray:
+        """Set the query-side IDF from a corpus, counting df over truncated documents."""
+        df = document_frequencies(self.tokenizer, texts, self.doc_max_length)
+        self.idf = bm25_idf(df, len(texts))
+        return self.idf
+
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> sp.csr_matrix:
+        return self.document_encoder.encode_documents(texts, show_progress=show_progress)
+
+    def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> sp.csr_matrix:
+        if self.idf is None:
+            raise RuntimeError("inference-free encoder has no IDF table: call fit_idf() first")
+        # Same token budget as a siamese query: max_length includes [CLS] and [SEP].
+        budget = max(self.query_max_length - 2, 1)
+        ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=True,
+                             max_length=budget)["input_ids"]
+        indptr = [0]
+        indices: list[np.ndarray] = []
+        for seq in ids:
+            terms = np.unique(np.asarray(seq, dtype=np.int64))
+            terms = terms[self.idf[terms] > 0]
+            indices.append(terms)
+            indptr.append(indptr[-1] + len(terms))
+        cols = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
+        data = self.idf[cols].astype(np.float32)
+        return sp.csr_matrix((data, cols, np.asarray(indptr)), shape=(len(ids), self.vocab_size))

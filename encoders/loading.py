@@ -1,0 +1,59 @@
+"""Load a Hugging Face masked LM and its tokenizer, with one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from spire.errors import SpireError
+
+from .registry import describe_attempts, resolve
+
+
+def _quiet_transformers() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def load_tokenizer(name: str):
+    """The fast tokenizer of a registry name, local folder or hub id."""
+    _quiet_transformers()
+    from transformers import AutoTokenizer
+
+    source = resolve(name)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise SpireError(f"unknown model {name!r}: {describe_attempts(name)} "
+                         f"({_first_line(exc)})") from None
+
+
+def load_masked_lm(name: str):
+    """A masked LM with its MLM head; refuses a checkpoint whose head would be random."""
+    _quiet_transformers()
+    from transformers import AutoModelForMaskedLM
+
+    source = resolve(name)
+    try:
+        model, info = AutoModelForMaskedLM.from_pretrained(source, output_loading_info=True)
+    except (OSError, ValueError) as exc:
+        raise SpireError(f"unknown model {name!r}: {describe_attempts(name)} "
+                         f"({_first_line(exc)})") from None
+    missing = [k for k in info.get("missing_keys", []) if _is_head_key(k)]
+    if missing:
+        raise SpireError(f"model {name!r} ({type(model).__name__}) has no trained MLM head "
+                         f"(missing {missing[0]}); SPLADE needs a masked-LM checkpoint")
+    return model.eval()
+
+
+def _is_head_key(key: str) -> bool:
+    # Tied decoder weights are reported missing by some versions although they are shared.
+    return key.startswith(("cls.", "lm_head.", "vocab_", "predictions.")) and "decoder.weight" not in key
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

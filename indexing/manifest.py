@@ -1,0 +1,67 @@
+"""manifest.json: what an index folder holds, and how to read it back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from spire.errors import SpireError
+
+FORMAT_NAME = "spire-index"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+
+@dataclass
+class EncoderInfo:
+    name: str
+    mode: str
+    query_max_length: int = 64
+    doc_max_length: int = 256
+
+
+@dataclass
+class Manifest:
+    encoder: EncoderInfo
+    vocab_size: int
+    n_docs: int
+    n_postings: int
+    impact_dtype: str
+    scale: float
+    files: dict[str, dict] = field(default_factory=dict)  # relative path -> {bytes, sha256}
+    format: str = FORMAT_NAME
+    format_version: int = FORMAT_VERSION
+    created_with: str = ""
+    created_at: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        path = folder / "manifest.json"
+        if not folder.is_dir():
+            raise SpireError(f"{folder}: no such index folder")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SpireError(f"{path}: missing; {folder} is not a spire index") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SpireError(f"{path}: corrupt manifest ({exc})") from None
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
+            raise SpireError(f"{path}: not a spire index manifest")
+        version = raw.get("format_version")
+        if version not in SUPPORTED_VERSIONS:
+            raise SpireError(f"{path}: index format version {version!r} is not supported by this "
+                             f"spire (it reads {', '.join(map(str, SUPPORTED_VERSIONS))})")
+        try:
+            raw["encoder"] = EncoderInfo(**raw["encoder"])
+            return cls(**raw)
+        except (KeyError, TypeError) as exc:
+            raise SpireError(f"{path}: malformed manifest ({exc})") from None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

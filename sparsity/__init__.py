@@ -1,0 +1,1 @@
+"""Weight pruning and activation sparsity for encoder backbones. Not built yet."""

@@ -1,0 +1,39 @@
+"""spire: learned sparse retrieval.
+
+The public API is small and loaded lazily, so `import spire` (and `spire --help`)
+does not pay for torch::
+
+    import spire
+    enc = spire.load_encoder("splade-tiny", mode="inference-free")
+    index = spire.build_index(corpus, enc)
+    hits = spire.Searcher(index, enc).search("what is the capital of france", k=10)
+    report = spire.evaluate("path/to/beir/scifact", "splade-tiny", split="test")
+"""
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "SpireError": "spire.errors",
+    "load_encoder": "encoders",
+    "pull_model": "encoders.registry",
+    "InvertedIndex": "indexing",
+    "build_index": "indexing",
+    "Searcher": "retrieval",
+    "Dataset": "eval.datasets",
+    "load_dataset": "eval.datasets",
+    "load_corpus": "eval.datasets",
+    "Run": "eval.run",
+    "evaluate": "eval.pipeline",
+    "compute_metrics": "eval.metrics",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'spire' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)
