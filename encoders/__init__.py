@@ -27,9 +27,15 @@ class SparseEncoder(Protocol):
     def encode_queries(self, texts, show_progress: bool = False) -> sp.csr_matrix: ...
 
 
-def load_encoder(name: str, mode: str = "siamese", *, query_max_length: int = 64,
-                 doc_max_length: int = 256, idf: np.ndarray | None = None,
-                 tokens_per_batch: int = 8192) -> SparseEncoder:
+def load_encoder(
+    name: str,
+    mode: str = "siamese",
+    *,
+    query_max_length: int = 64,
+    doc_max_length: int = 256,
+    idf: np.ndarray | None = None,
+    tokens_per_batch: int = 8192,
+) -> SparseEncoder:
     """A SPLADE encoder by registry name, local folder or hub id.
 
     `mode="inference-free"` encodes queries as IDF-weighted tokens. Its IDF comes from
@@ -46,17 +52,28 @@ def load_encoder(name: str, mode: str = "siamese", *, query_max_length: int = 64
     tokenizer = load_tokenizer(name)
 
     def splade() -> SpladeEncoder:
-        return SpladeEncoder(name, load_masked_lm(name), tokenizer,
-                             query_max_length=query_max_length, doc_max_length=doc_max_length,
-                             tokens_per_batch=tokens_per_batch)
+        return SpladeEncoder(
+            name,
+            load_masked_lm(name),
+            tokenizer,
+            query_max_length=query_max_length,
+            doc_max_length=doc_max_length,
+            tokens_per_batch=tokens_per_batch,
+        )
 
     if mode == "siamese":
         return splade()
     if idf is None:
         idf_file = Path(resolve(name)) / "idf.json"
         idf = load_idf_json(idf_file, tokenizer) if idf_file.is_file() else None
-    return InferenceFreeEncoder(name, tokenizer, splade, idf=idf,
-                                query_max_length=query_max_length, doc_max_length=doc_max_length)
+    return InferenceFreeEncoder(
+        name,
+        tokenizer,
+        splade,
+        idf=idf,
+        query_max_length=query_max_length,
+        doc_max_length=doc_max_length,
+    )
 
 
 __all__ = ["MODES", "SparseEncoder", "load_encoder"]

@@ -11,13 +11,18 @@ import numpy as np
 from spire.errors import SpireError
 
 
-def document_frequencies(tokenizer, texts: Sequence[str], max_length: int,
-                         chunk: int = 1024) -> np.ndarray:
+def document_frequencies(
+    tokenizer, texts: Sequence[str], max_length: int, chunk: int = 1024
+) -> np.ndarray:
     """df of each vocabulary id over the documents as the encoder sees them (truncated)."""
     df = np.zeros(len(tokenizer), dtype=np.int64)
     for start in range(0, len(texts), chunk):
-        ids = tokenizer(list(texts[start:start + chunk]), add_special_tokens=True,
-                        truncation=True, max_length=max_length)["input_ids"]
+        ids = tokenizer(
+            list(texts[start : start + chunk]),
+            add_special_tokens=True,
+            truncation=True,
+            max_length=max_length,
+        )["input_ids"]
         for seq in ids:
             df[np.unique(np.asarray(seq, dtype=np.int64))] += 1
     return df

@@ -15,9 +15,16 @@ from .splade import SpladeEncoder
 class InferenceFreeEncoder:
     mode = "inference-free"
 
-    def __init__(self, name: str, tokenizer, load_document_encoder: Callable[[], SpladeEncoder],
-                 *, idf: np.ndarray | None = None, query_max_length: int = 64,
-                 doc_max_length: int = 256) -> None:
+    def __init__(
+        self,
+        name: str,
+        tokenizer,
+        load_document_encoder: Callable[[], SpladeEncoder],
+        *,
+        idf: np.ndarray | None = None,
+        query_max_length: int = 64,
+        doc_max_length: int = 256,
+    ) -> None:
         self.name = name
         self.tokenizer = tokenizer
         self._load_document_encoder = load_document_encoder
@@ -48,8 +55,9 @@ class InferenceFreeEncoder:
             raise RuntimeError("inference-free encoder has no IDF table: call fit_idf() first")
         # Same token budget as a siamese query: max_length includes [CLS] and [SEP].
         budget = max(self.query_max_length - 2, 1)
-        ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                             max_length=budget)["input_ids"]
+        ids = self.tokenizer(
+            list(texts), add_special_tokens=False, truncation=True, max_length=budget
+        )["input_ids"]
         indptr = [0]
         indices: list[np.ndarray] = []
         for seq in ids:

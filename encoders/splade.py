@@ -17,8 +17,16 @@ class SpladeEncoder:
 
     mode = "siamese"
 
-    def __init__(self, name: str, model, tokenizer, *, query_max_length: int = 64,
-                 doc_max_length: int = 256, tokens_per_batch: int = 8192) -> None:
+    def __init__(
+        self,
+        name: str,
+        model,
+        tokenizer,
+        *,
+        query_max_length: int = 64,
+        doc_max_length: int = 256,
+        tokens_per_batch: int = 8192,
+    ) -> None:
         self.name = name
         self.model = model
         self.tokenizer = tokenizer
@@ -33,11 +41,17 @@ class SpladeEncoder:
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> sp.csr_matrix:
         return self.encode(texts, self.query_max_length, show_progress, "encoding queries")
 
-    def encode(self, texts: Sequence[str], max_length: int, show_progress: bool = False,
-               desc: str = "encoding") -> sp.csr_matrix:
+    def encode(
+        self,
+        texts: Sequence[str],
+        max_length: int,
+        show_progress: bool = False,
+        desc: str = "encoding",
+    ) -> sp.csr_matrix:
         """Encode texts into an (n, vocab) float32 csr matrix; blank texts give empty rows."""
-        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True,
-                             max_length=max_length)["input_ids"]
+        ids = self.tokenizer(
+            list(texts), add_special_tokens=True, truncation=True, max_length=max_length
+        )["input_ids"]
         # A text with no tokens besides [CLS] [SEP] encodes to nothing, not to the
         # vector of the special tokens alone.
         n_special = self.tokenizer.num_special_tokens_to_add(pair=False)
@@ -57,8 +71,10 @@ class SpladeEncoder:
     def _encode_batch(self, id_lists: list[list[int]]) -> sp.csr_matrix:
         padded = self.tokenizer.pad({"input_ids": id_lists}, return_tensors="pt")
         mask = padded["attention_mask"].bool()
-        logits = self.model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).logits
-        # max then log1p(relu) equals max of log1p(relu) (monotone) and touches B x V, not B x L x V.
+        logits = self.model(
+            input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]
+        ).logits
+        # log1p(relu(max)) equals max(log1p(relu)) (monotone) and costs B x V, not B x L x V.
         logits.masked_fill_(~mask.unsqueeze(-1), float("-inf"))
         weights = torch.log1p(torch.relu(logits.amax(dim=1)))
         return sp.csr_matrix(weights.numpy().astype(np.float32, copy=False))

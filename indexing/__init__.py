@@ -8,16 +8,24 @@ from .inverted_index import InvertedIndex
 from .manifest import EncoderInfo
 
 
-def build_index(docids: Sequence[str], texts: Sequence[str], encoder,
-                impact_dtype: str = "uint8", show_progress: bool = True) -> InvertedIndex:
+def build_index(
+    docids: Sequence[str],
+    texts: Sequence[str],
+    encoder,
+    impact_dtype: str = "uint8",
+    show_progress: bool = True,
+) -> InvertedIndex:
     """Encode a corpus with `encoder` and build its index (fitting IDF when inference-free)."""
     idf = None
     if encoder.mode == "inference-free":
         idf = encoder.idf if encoder.idf is not None else encoder.fit_idf(texts)
     docs = encoder.encode_documents(texts, show_progress=show_progress)
-    info = EncoderInfo(name=encoder.name, mode=encoder.mode,
-                       query_max_length=encoder.query_max_length,
-                       doc_max_length=encoder.doc_max_length)
+    info = EncoderInfo(
+        name=encoder.name,
+        mode=encoder.mode,
+        query_max_length=encoder.query_max_length,
+        doc_max_length=encoder.doc_max_length,
+    )
     return InvertedIndex.from_matrix(docs, list(docids), info, impact_dtype, idf=idf)
 
 

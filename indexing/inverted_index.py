@@ -16,8 +16,11 @@ from .atomic import atomic_folder
 from .manifest import EncoderInfo, Manifest, now_iso
 from .quantize import quantize
 
-ARRAYS = {"indptr": "postings/indptr.npy", "doc_ids": "postings/doc_ids.npy",
-          "impacts": "postings/impacts.npy"}
+ARRAYS = {
+    "indptr": "postings/indptr.npy",
+    "doc_ids": "postings/doc_ids.npy",
+    "impacts": "postings/impacts.npy",
+}
 IDF_FILE = "idf.npy"
 DOCIDS_FILE = "docids.json"
 
@@ -38,8 +41,14 @@ class InvertedIndex:
     idf: np.ndarray | None = None  # query-side IDF of an inference-free index
 
     @classmethod
-    def from_matrix(cls, docs: sp.csr_matrix, docids: list[str], encoder: EncoderInfo,
-                    impact_dtype: str = "uint8", idf: np.ndarray | None = None) -> InvertedIndex:
+    def from_matrix(
+        cls,
+        docs: sp.csr_matrix,
+        docids: list[str],
+        encoder: EncoderInfo,
+        impact_dtype: str = "uint8",
+        idf: np.ndarray | None = None,
+    ) -> InvertedIndex:
         if docs.shape[0] != len(docids):
             raise ValueError(f"{docs.shape[0]} document vectors but {len(docids)} ids")
         csc = sp.csc_matrix(docs, dtype=np.float32)
@@ -48,10 +57,15 @@ class InvertedIndex:
         postings = sp.csc_matrix((impacts, csc.indices, csc.indptr), shape=csc.shape)
         # Weights that round to zero would cost postings and add nothing to any score.
         postings.eliminate_zeros()
-        return cls(indptr=postings.indptr.astype(np.int64),
-                   doc_ids=postings.indices.astype(np.int32), impacts=postings.data,
-                   scale=scale, docids=list(docids), encoder=encoder,
-                   idf=None if idf is None else np.asarray(idf, dtype=np.float32))
+        return cls(
+            indptr=postings.indptr.astype(np.int64),
+            doc_ids=postings.indices.astype(np.int32),
+            impacts=postings.data,
+            scale=scale,
+            docids=list(docids),
+            encoder=encoder,
+            idf=None if idf is None else np.asarray(idf, dtype=np.float32),
+        )
 
     @property
     def vocab_size(self) -> int:
@@ -77,8 +91,10 @@ class InvertedIndex:
 
     def to_matrix(self) -> sp.csr_matrix:
         """The (n_docs, vocab) matrix of dequantised weights, for brute force and export."""
-        csc = sp.csc_matrix((self.impacts.astype(np.float32) * self.scale, self.doc_ids,
-                             self.indptr), shape=(self.n_docs, self.vocab_size))
+        csc = sp.csc_matrix(
+            (self.impacts.astype(np.float32) * self.scale, self.doc_ids, self.indptr),
+            shape=(self.n_docs, self.vocab_size),
+        )
         return csc.tocsr()
 
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
@@ -88,13 +104,13 @@ class InvertedIndex:
             with atomic_folder(folder, overwrite=overwrite) as tmp:
                 (tmp / "postings").mkdir()
                 for attr, rel in ARRAYS.items():
-                    np.save(tmp / rel, np.ascontiguousarray(getattr(self, attr)),
-                            allow_pickle=False)
+                    np.save(
+                        tmp / rel, np.ascontiguousarray(getattr(self, attr)), allow_pickle=False
+                    )
                 if self.idf is not None:
                     np.save(tmp / IDF_FILE, self.idf, allow_pickle=False)
                 (tmp / DOCIDS_FILE).write_text(json.dumps(self.docids), encoding="utf-8")
-                (tmp / "manifest.json").write_text(self._manifest(tmp).to_json(),
-                                                   encoding="utf-8")
+                (tmp / "manifest.json").write_text(self._manifest(tmp).to_json(), encoding="utf-8")
         except FileExistsError:
             raise SpireError(f"{folder} already exists; pass overwrite to replace it") from None
         return folder
@@ -107,10 +123,17 @@ class InvertedIndex:
             rel = path.relative_to(folder).as_posix()
             if rel != "manifest.json":
                 files[rel] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-        return Manifest(encoder=self.encoder, vocab_size=self.vocab_size, n_docs=self.n_docs,
-                        n_postings=self.n_postings, impact_dtype=self.impact_dtype,
-                        scale=self.scale, files=files, created_with=f"spire {__version__}",
-                        created_at=now_iso())
+        return Manifest(
+            encoder=self.encoder,
+            vocab_size=self.vocab_size,
+            n_docs=self.n_docs,
+            n_postings=self.n_postings,
+            impact_dtype=self.impact_dtype,
+            scale=self.scale,
+            files=files,
+            created_with=f"spire {__version__}",
+            created_at=now_iso(),
+        )
 
     @classmethod
     def load(cls, folder: str | Path, mmap: bool = True, verify: bool = True) -> InvertedIndex:
@@ -122,7 +145,12 @@ class InvertedIndex:
         check_files(folder, manifest, verify)
         arrays = {attr: load_array(folder / rel, mmap) for attr, rel in ARRAYS.items()}
         idf = load_array(folder / IDF_FILE, mmap=False) if (folder / IDF_FILE).exists() else None
-        index = cls(scale=float(manifest.scale), docids=load_docids(folder / DOCIDS_FILE),
-                    encoder=manifest.encoder, idf=idf, **arrays)
+        index = cls(
+            scale=float(manifest.scale),
+            docids=load_docids(folder / DOCIDS_FILE),
+            encoder=manifest.encoder,
+            idf=idf,
+            **arrays,
+        )
         check_structure(folder, index, manifest)
         return index

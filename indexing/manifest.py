@@ -54,8 +54,10 @@ class Manifest:
             raise SpireError(f"{path}: not a spire index manifest")
         version = raw.get("format_version")
         if version not in SUPPORTED_VERSIONS:
-            raise SpireError(f"{path}: index format version {version!r} is not supported by this "
-                             f"spire (it reads {', '.join(map(str, SUPPORTED_VERSIONS))})")
+            raise SpireError(
+                f"{path}: index format version {version!r} is not supported by this "
+                f"spire (it reads {', '.join(map(str, SUPPORTED_VERSIONS))})"
+            )
         try:
             raw["encoder"] = EncoderInfo(**raw["encoder"])
             return cls(**raw)

@@ -24,8 +24,9 @@ def check_files(folder: Path, manifest: Manifest, verify: bool) -> None:
             raise SpireError(f"{path}: missing index file")
         size = path.stat().st_size
         if size != meta.get("bytes"):
-            raise SpireError(f"{path}: truncated or altered ({size} bytes, manifest says "
-                             f"{meta.get('bytes')})")
+            raise SpireError(
+                f"{path}: truncated or altered ({size} bytes, manifest says {meta.get('bytes')})"
+            )
         if verify and sha256_file(path) != meta.get("sha256"):
             raise SpireError(f"{path}: corrupt (sha256 differs from the manifest)")
 
@@ -55,8 +56,9 @@ def check_structure(folder: Path, index: InvertedIndex, manifest: Manifest) -> N
     """Cheap invariants (O(vocab)) that catch files from different indexes mixed together."""
     problems = []
     if index.vocab_size != manifest.vocab_size:
-        problems.append(f"indptr covers {index.vocab_size} terms, manifest says "
-                        f"{manifest.vocab_size}")
+        problems.append(
+            f"indptr covers {index.vocab_size} terms, manifest says {manifest.vocab_size}"
+        )
     if index.n_docs != manifest.n_docs:
         problems.append(f"docids.json has {index.n_docs} ids, manifest says {manifest.n_docs}")
     if len(index.doc_ids) != manifest.n_postings or len(index.impacts) != manifest.n_postings:

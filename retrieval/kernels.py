@@ -32,10 +32,17 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return chosen, scores[chosen]
 
 
-def score_one(q_terms: np.ndarray, q_weights: np.ndarray, indptr: np.ndarray,
-              doc_ids: np.ndarray, impacts: np.ndarray, n_docs: int) -> np.ndarray:
+def score_one(
+    q_terms: np.ndarray,
+    q_weights: np.ndarray,
+    indptr: np.ndarray,
+    doc_ids: np.ndarray,
+    impacts: np.ndarray,
+    n_docs: int,
+) -> np.ndarray:
     acc = np.zeros(n_docs, dtype=np.float32)
     if q_terms.size:
-        accumulate(q_terms.astype(np.int64), q_weights.astype(np.float32), indptr, doc_ids,
-                   impacts, acc)
+        accumulate(
+            q_terms.astype(np.int64), q_weights.astype(np.float32), indptr, doc_ids, impacts, acc
+        )
     return acc

@@ -1,0 +1,1 @@
+"""Evaluation: datasets, runs, metrics and the end-to-end pipeline."""

@@ -1,0 +1,75 @@
+"""Streaming readers for jsonl and qrels TSV files whose errors name the file and line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from spire.errors import SpireError
+
+
+def _open_bytes(path: Path):
+    if not path.is_file():
+        raise SpireError(f"{path}: no such file")
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, decoded text) for each non-blank line; bad UTF-8 names its line."""
+    with _open_bytes(path) as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SpireError(
+                    f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                ) from None
+            if line.strip():
+                yield lineno, line
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    for lineno, line in read_lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SpireError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise SpireError(f"{path}:{lineno}: expected a JSON object")
+        yield lineno, record
+
+
+def field(
+    record: dict, names: tuple[str, ...], path: Path, lineno: int, required: bool = True
+) -> str:
+    """The first of `names` present in `record`, as a string."""
+    for name in names:
+        value = record.get(name)
+        if value is not None:
+            if not isinstance(value, str | int):
+                raise SpireError(f"{path}:{lineno}: field {name!r} must be a string")
+            return str(value)
+    if required:
+        raise SpireError(f"{path}:{lineno}: missing field {' or '.join(map(repr, names))}")
+    return ""
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """BEIR qrels TSV (query-id, corpus-id, score, with a header) or TREC qrels."""
+    qrels: dict[str, dict[str, int]] = {}
+    for lineno, line in read_lines(path):
+        parts = line.split()
+        if lineno == 1 and parts[:2] == ["query-id", "corpus-id"]:
+            continue
+        if len(parts) == 4:  # TREC: qid iteration docid rel
+            parts = [parts[0], parts[2], parts[3]]
+        if len(parts) != 3:
+            raise SpireError(f"{path}:{lineno}: expected 'query-id corpus-id score'")
+        try:
+            rel = int(float(parts[2]))
+        except ValueError:
+            raise SpireError(f"{path}:{lineno}: relevance {parts[2]!r} is not a number") from None
+        qrels.setdefault(parts[0], {})[parts[1]] = rel
+    return qrels
