@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from spire.errors import SpireError
 
+from .hub import hub_reachable, looks_like_repo_id
 from .registry import describe_attempts, resolve
 
 
@@ -18,14 +20,28 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+def _from_pretrained(loader, name: str, **kwargs):
+    """Local folder or registry model; else the HF cache; else the hub, if reachable."""
+    source = resolve(name)
+    if Path(source).is_dir():
+        return loader(source, **kwargs)
+    if not looks_like_repo_id(source):
+        raise OSError("not a valid hub id")
+    try:
+        return loader(source, local_files_only=True, **kwargs)
+    except OSError as exc:
+        if not hub_reachable():
+            raise OSError("the hub is unreachable and the model is not in the HF cache") from exc
+        return loader(source, **kwargs)
+
+
 def load_tokenizer(name: str):
     """The fast tokenizer of a registry name, local folder or hub id."""
     _quiet_transformers()
     from transformers import AutoTokenizer
 
-    source = resolve(name)
     try:
-        return AutoTokenizer.from_pretrained(source)
+        return _from_pretrained(AutoTokenizer.from_pretrained, name)
     except (OSError, ValueError) as exc:
         raise SpireError(
             f"unknown model {name!r}: {describe_attempts(name)} ({_first_line(exc)})"
@@ -37,9 +53,10 @@ def load_masked_lm(name: str):
     _quiet_transformers()
     from transformers import AutoModelForMaskedLM
 
-    source = resolve(name)
     try:
-        model, info = AutoModelForMaskedLM.from_pretrained(source, output_loading_info=True)
+        model, info = _from_pretrained(
+            AutoModelForMaskedLM.from_pretrained, name, output_loading_info=True
+        )
     except (OSError, ValueError) as exc:
         raise SpireError(
             f"unknown model {name!r}: {describe_attempts(name)} ({_first_line(exc)})"

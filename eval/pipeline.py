@@ -59,8 +59,8 @@ def evaluate(
     `ignore_identical_ids=None` follows BEIR (drop a hit whose id is the query's id)
     unless the dataset's query and doc ids are separate numberings.
     """
+    encoder = load_encoder(model, mode, **encoder_options)  # fail fast on an unknown model
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, split)
-    encoder = load_encoder(model, mode, **encoder_options)
     start = time.perf_counter()
     index = build_index(
         data.corpus.ids, data.corpus.texts, encoder, impact_dtype, show_progress=show_progress

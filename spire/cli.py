@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .errors import SpireError
-from .output import err_console, print_json, print_table
+from .output import err_console, print_error, print_json, print_table
 
 app = typer.Typer(
     add_completion=False,
@@ -230,7 +230,7 @@ def models_pull(
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
-    err_console.print(f"warning: {message}", highlight=False)
+    print_error(f"warning: {message}")
 
 
 def main() -> None:
@@ -239,7 +239,7 @@ def main() -> None:
     try:
         app()
     except SpireError as exc:
-        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        print_error(f"error: {exc}")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

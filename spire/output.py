@@ -13,6 +13,11 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def print_error(message: str) -> None:
+    """One line on stderr, never wrapped to the terminal width."""
+    sys.stderr.write(message.replace("\n", " ") + "\n")
+
+
 def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
