@@ -69,18 +69,47 @@ def evaluate(
     if save_index is not None:
         index.save(save_index, overwrite=overwrite)
         index = InvertedIndex.load(save_index)
-    run, search_seconds, query_postings = _search(Searcher(index, encoder), data, k, show_progress)
+    report = evaluate_index(
+        index,
+        data,
+        encoder,
+        k=k,
+        ignore_identical_ids=ignore_identical_ids,
+        run_file=run_file,
+        show_progress=show_progress,
+        measures=measures,
+    )
+    report.encode_seconds = encode_seconds
+    report.docs_per_second = index.n_docs / max(encode_seconds, 1e-9)
+    return report
+
+
+def evaluate_index(
+    index: InvertedIndex,
+    data: Dataset,
+    encoder=None,
+    *,
+    k: int = 1000,
+    ignore_identical_ids: bool | None = None,
+    run_file: str | Path | None = None,
+    show_progress: bool = False,
+    measures=DEFAULT_MEASURES,
+) -> Report:
+    """Search a built index with the dataset's judged queries and score the run."""
+    searcher = Searcher(index, encoder)
+    run, search_seconds, query_postings = _search(searcher, data, k, show_progress)
     drop = data.shares_id_space if ignore_identical_ids is None else ignore_identical_ids
     if drop:
         run = run.without_identical_ids()
+    info = index.encoder
     if run_file is not None:
-        run.save_trec(run_file, tag=f"spire-{Path(str(model)).name}-{mode}")
+        run.save_trec(run_file, tag=f"spire-{Path(info.name).name}-{info.mode}")
     n_queries = len(data.queries)
     return Report(
         dataset=data.name,
         split=data.split,
-        model=str(model),
-        mode=mode,
+        model=info.name,
+        mode=info.mode,
         n_docs=index.n_docs,
         n_queries=n_queries,
         metrics=compute_metrics(data.qrels, run, measures),
@@ -88,8 +117,8 @@ def evaluate(
         impact_dtype=index.impact_dtype,
         postings_per_doc=index.postings_per_doc(),
         postings_per_query=query_postings,
-        encode_seconds=encode_seconds,
-        docs_per_second=index.n_docs / max(encode_seconds, 1e-9),
+        encode_seconds=0.0,
+        docs_per_second=0.0,
         search_ms_per_query=1000 * search_seconds / max(n_queries, 1),
         identical_ids_dropped=drop,
         notes=list(data.notes),

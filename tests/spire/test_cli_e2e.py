@@ -1,0 +1,84 @@
+"""End to end through the real CLI: eval the bundled Cranfield, keep its index, search it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CRANFIELD = REPO / "spire" / "data" / "cranfield"
+
+
+def spire(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "spire", *args], capture_output=True, text=True, cwd=REPO
+    )
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, splade_tiny_path):
+    out = tmp_path_factory.mktemp("e2e")
+    proc = spire(
+        "eval", str(CRANFIELD), "--model", "splade-tiny", "--mode", "inference-free",
+        "--save-index", str(out / "index"), "--run-file", str(out / "run.trec"), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return out, json.loads(proc.stdout)
+
+
+def test_eval_reports_metrics_and_stats(evaluated):
+    _, report = evaluated
+    assert report["n_docs"] == 1400 and report["n_queries"] == 225
+    assert report["metrics"]["nDCG@10"] == pytest.approx(0.3466, abs=0.002)
+    assert report["identical_ids_dropped"] is False  # Cranfield numbers queries separately
+    assert 150 < report["postings_per_doc"] < 300
+    assert report["postings_per_query"] > 5 and report["docs_per_second"] > 0
+    assert report["index_bytes"] > 0 and report["impact_dtype"] == "uint8"
+
+
+def test_run_file_is_trec(evaluated):
+    out, _ = evaluated
+    lines = (out / "run.trec").read_text().splitlines()
+    qid, q0, docid, rank, score, tag = lines[0].split()
+    assert q0 == "Q0" and rank == "1" and float(score) > 0 and tag.startswith("spire-")
+    assert len({line.split()[0] for line in lines}) == 225
+
+
+def test_search_saved_index(evaluated):
+    out, _ = evaluated
+    proc = spire("search", str(out / "index"), "slipstream wing lift", "-k", "3", "--json",
+                 "--corpus", str(CRANFIELD))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    hits = json.loads(proc.stdout)["hits"]
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"] > 0
+    assert "slipstream" in hits[0]["text"]
+    table = spire("search", str(out / "index"), "slipstream wing lift", "-k", "3")
+    assert table.returncode == 0 and hits[0]["docid"] in table.stdout
+
+
+def test_query_with_no_tokens_has_no_hits(evaluated):
+    out, _ = evaluated
+    proc = spire("search", str(out / "index"), "   ", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["hits"] == []
+
+
+def test_index_command_on_jsonl(tmp_path, splade_tiny_path):
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text(
+        '{"id": "a", "contents": "wind tunnel tests of a delta wing"}\n'
+        '{"id": "b", "contents": "boundary layer heat transfer"}\n'
+        '{"id": "c", "contents": ""}\n'
+    )
+    proc = spire("index", str(corpus), "--out", str(tmp_path / "idx"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["docs"] == 3 and summary["empty_docs"] == 1
+    assert proc.stderr.count("warning:") == 1
+    found = spire("search", str(tmp_path / "idx"), "heat transfer", "--json", "-k", "5")
+    assert json.loads(found.stdout)["hits"][0]["docid"] == "b"
