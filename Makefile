@@ -20,8 +20,10 @@ demo: setup
 	$(BIN)/spire models pull splade-tiny
 	$(BIN)/spire eval spire/data/cranfield --model splade-tiny --mode inference-free \
 		--save-index $(DEMO)/cranfield-index --run-file $(DEMO)/cranfield.run --overwrite
-	$(BIN)/spire search $(DEMO)/cranfield-index "heat transfer in hypersonic boundary layers" -k 5
-	$(BIN)/spire search $(DEMO)/cranfield-index "buckling of thin cylindrical shells under pressure" -k 5
+	$(BIN)/spire search $(DEMO)/cranfield-index "heat transfer in hypersonic boundary layers" \
+		-k 5 --corpus spire/data/cranfield
+	$(BIN)/spire search $(DEMO)/cranfield-index "buckling of thin cylindrical shells under pressure" \
+		-k 5 --corpus spire/data/cranfield
 
 test: setup
 	$(BIN)/python -m pytest -q -ra

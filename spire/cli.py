@@ -117,14 +117,16 @@ def search(
     hits = Searcher(InvertedIndex.load(index_dir)).search(query, k)
     texts = {}
     if corpus is not None:
-        loaded = load_corpus(corpus)
+        with warnings.catch_warnings():  # empty documents matter when indexing, not here
+            warnings.simplefilter("ignore")
+            loaded = load_corpus(corpus)
         texts = dict(zip(loaded.ids, loaded.texts, strict=True))
     rows = [
         {
             "rank": r,
             "docid": h.docid,
             "score": h.score,
-            **({"text": texts.get(h.docid, "")[:160]} if texts else {}),
+            **({"text": texts.get(h.docid, "")[:100]} if texts else {}),
         }
         for r, h in enumerate(hits, start=1)
     ]

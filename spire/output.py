@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output keeps whole rows on one line instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
 
 
@@ -33,5 +34,5 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence]) ->
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.2f}"
     return str(value)
