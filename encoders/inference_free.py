@@ -55,6 +55,8 @@ class InferenceFreeEncoder:
             raise RuntimeError("inference-free encoder has no IDF table: call fit_idf() first")
         # Same token budget as a siamese query: max_length includes [CLS] and [SEP].
         budget = max(self.query_max_length - 2, 1)
+        if not texts:
+            return sp.csr_matrix((0, self.vocab_size), dtype=np.float32)
         ids = self.tokenizer(
             list(texts), add_special_tokens=False, truncation=True, max_length=budget
         )["input_ids"]

@@ -49,6 +49,8 @@ class SpladeEncoder:
         desc: str = "encoding",
     ) -> sp.csr_matrix:
         """Encode texts into an (n, vocab) float32 csr matrix; blank texts give empty rows."""
+        if not texts:
+            return sp.csr_matrix((0, self.vocab_size), dtype=np.float32)
         ids = self.tokenizer(
             list(texts), add_special_tokens=True, truncation=True, max_length=max_length
         )["input_ids"]

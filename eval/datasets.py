@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -134,8 +135,8 @@ def _separate_ids(name: str, qrels: dict[str, dict[str, int]]) -> bool:
     Known classic collections say so by name; a judged-relevant pair with equal ids
     proves it too, since BEIR's rule would then drop a relevant document.
     """
-    lowered = name.lower()
-    if any(key in lowered for key in SEPARATE_ID_SPACES):
+    words = set(re.split(r"[^a-z0-9]+", name.lower()))
+    if words & set(SEPARATE_ID_SPACES):
         return True
     return any(q in docs and docs[q] > 0 for q, docs in qrels.items())
 

@@ -14,14 +14,16 @@ def compute_metrics(
     run: dict[str, dict[str, float]],
     measures: Sequence[str] = DEFAULT_MEASURES,
 ) -> dict[str, float]:
-    """Mean of each measure over the judged queries; a query with no hits scores 0."""
+    """Mean of each measure over every judged query; a query with no hits scores 0.
+
+    Averaging per-query values ourselves keeps that rule independent of how an
+    ir-measures provider treats queries missing from the run.
+    """
     parsed = [ir_measures.parse_measure(m) for m in measures]
-    # ir-measures averages only over queries present in the run; a judged query
-    # that retrieved nothing must still count, as a zero.
-    run = {q: (run.get(q) or {}) for q in qrels}
-    scored = {q: docs for q, docs in run.items() if docs}
-    values = ir_measures.calc_aggregate(parsed, qrels, scored) if scored else {}
-    share = len(scored) / max(len(qrels), 1)
-    return {
-        name: float(values.get(m, 0.0)) * share for name, m in zip(measures, parsed, strict=True)
-    }
+    scored = {q: docs for q, docs in run.items() if q in qrels and docs}
+    totals = dict.fromkeys(parsed, 0.0)
+    if scored:
+        for metric in ir_measures.iter_calc(parsed, qrels, scored):
+            totals[metric.measure] += metric.value
+    n = max(len(qrels), 1)
+    return {name: totals[m] / n for name, m in zip(measures, parsed, strict=True)}

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from spire.errors import SpireError
 
+from .jsonl import read_lines
+
 
 class Run(dict[str, dict[str, float]]):
     """Query id -> {doc id: score}."""
@@ -37,20 +39,13 @@ class Run(dict[str, dict[str, float]]):
     @classmethod
     def load_trec(cls, path: str | Path) -> Run:
         path = Path(path)
-        if not path.is_file():
-            raise SpireError(f"{path}: no such file")
         run = cls()
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) != 6:
-                    raise SpireError(f"{path}:{lineno}: expected 'qid Q0 docid rank score tag'")
-                try:
-                    run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
-                except ValueError:
-                    raise SpireError(
-                        f"{path}:{lineno}: score {parts[4]!r} is not a number"
-                    ) from None
+        for lineno, line in read_lines(path):
+            parts = line.split()
+            if len(parts) != 6:
+                raise SpireError(f"{path}:{lineno}: expected 'qid Q0 docid rank score tag'")
+            try:
+                run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+            except ValueError:
+                raise SpireError(f"{path}:{lineno}: score {parts[4]!r} is not a number") from None
         return run

@@ -137,12 +137,26 @@ class InvertedIndex:
 
     @classmethod
     def load(cls, folder: str | Path, mmap: bool = True, verify: bool = True) -> InvertedIndex:
-        """Open an index; arrays are memory-mapped. `verify` checks each file's sha256."""
-        from .validate import check_files, check_structure, load_array, load_docids
+        """Open an index; arrays are memory-mapped.
+
+        Sizes and structure are always checked. `verify` also checks each file's sha256
+        and that doc numbers are in range: it reads every byte, so skip it only for a
+        very large index that you trust.
+        """
+        from .validate import (
+            check_doc_ids,
+            check_files,
+            check_structure,
+            load_array,
+            load_docids,
+        )
 
         folder = Path(folder)
         manifest = Manifest.read(folder)
-        check_files(folder, manifest, verify)
+        required = [*ARRAYS.values(), DOCIDS_FILE]
+        if manifest.encoder.mode == "inference-free":
+            required.append(IDF_FILE)
+        check_files(folder, manifest, verify, required)
         arrays = {attr: load_array(folder / rel, mmap) for attr, rel in ARRAYS.items()}
         idf = load_array(folder / IDF_FILE, mmap=False) if (folder / IDF_FILE).exists() else None
         index = cls(
@@ -153,4 +167,6 @@ class InvertedIndex:
             **arrays,
         )
         check_structure(folder, index, manifest)
+        if verify:
+            check_doc_ids(folder, index)
         return index

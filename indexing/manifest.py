@@ -60,9 +60,32 @@ class Manifest:
             )
         try:
             raw["encoder"] = EncoderInfo(**raw["encoder"])
-            return cls(**raw)
+            manifest = cls(**raw)
         except (KeyError, TypeError) as exc:
             raise SpireError(f"{path}: malformed manifest ({exc})") from None
+        problem = manifest._type_problem()
+        if problem:
+            raise SpireError(f"{path}: malformed manifest ({problem})")
+        return manifest
+
+    def _type_problem(self) -> str:
+        ints = ("vocab_size", "n_docs", "n_postings")
+        for name in ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                return f"{name} must be a non-negative integer"
+        if not isinstance(self.scale, int | float) or not self.scale > 0:
+            return "scale must be a positive number"
+        if not isinstance(self.files, dict):
+            return "files must be an object"
+        for rel, meta in self.files.items():
+            if not (
+                isinstance(meta, dict)
+                and isinstance(meta.get("bytes"), int)
+                and isinstance(meta.get("sha256"), str)
+            ):
+                return f"files[{rel!r}] must be {{bytes: int, sha256: str}}"
+        return ""
 
 
 def now_iso() -> str:

@@ -17,7 +17,12 @@ if TYPE_CHECKING:
     from .inverted_index import InvertedIndex
 
 
-def check_files(folder: Path, manifest: Manifest, verify: bool) -> None:
+def check_files(folder: Path, manifest: Manifest, verify: bool, required: list[str]) -> None:
+    unlisted = [rel for rel in required if rel not in manifest.files]
+    if unlisted:
+        raise SpireError(
+            f"{folder / 'manifest.json'}: does not list {unlisted[0]}, so it cannot be checked"
+        )
     for rel, meta in manifest.files.items():
         path = folder / rel
         if not path.is_file():
@@ -36,8 +41,8 @@ def load_array(path: Path, mmap: bool) -> np.ndarray:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except FileNotFoundError:
         raise SpireError(f"{path}: missing index file") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise SpireError(f"{path}: corrupt array ({exc})") from None
+    except Exception as exc:  # numpy raises many types for a damaged header
+        raise SpireError(f"{path}: corrupt array ({type(exc).__name__}: {exc})") from None
 
 
 def load_docids(path: Path) -> list[str]:
@@ -71,3 +76,9 @@ def check_structure(folder: Path, index: InvertedIndex, manifest: Manifest) -> N
         problems.append("an inference-free index needs idf.npy")
     if problems:
         raise SpireError(f"{folder}: inconsistent index ({problems[0]})")
+
+
+def check_doc_ids(folder: Path, index: InvertedIndex) -> None:
+    """Every posting names a real document (O(postings); the scoring kernel trusts it)."""
+    if len(index.doc_ids) and (index.doc_ids.min() < 0 or index.doc_ids.max() >= index.n_docs):
+        raise SpireError(f"{folder / 'postings/doc_ids.npy'}: document numbers out of range")

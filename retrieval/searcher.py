@@ -55,6 +55,8 @@ class Searcher:
         """Search many queries; a sequence is keyed by position ("0", "1", ...)."""
         if not isinstance(queries, Mapping):
             queries = {str(i): q for i, q in enumerate(queries)}
+        if not queries:
+            return {}
         vectors = self.encoder.encode_queries(list(queries.values()))
         hits = self.search_vectors(vectors, k, show_progress)
         return dict(zip(queries.keys(), hits, strict=True))

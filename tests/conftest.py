@@ -51,8 +51,9 @@ def random_docs() -> sp.csr_matrix:
     return sp.csr_matrix(np.vstack(rows))
 
 
-def write_beir(folder: Path, corpus: list[dict], queries: list[dict], qrels: list[tuple],
-               split: str = "test") -> Path:
+def write_beir(
+    folder: Path, corpus: list[dict], queries: list[dict], qrels: list[tuple], split: str = "test"
+) -> Path:
     """A small BEIR folder for tests."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
