@@ -1,41 +1,33 @@
-"""evaluate(): corpus -> encoder -> index -> searcher -> run -> metrics, with timings."""
+"""evaluate(): corpus -> encoder -> index -> searcher -> run -> metrics, for any system."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from encoders import load_encoder
-from indexing import InvertedIndex, build_index
-from retrieval import Searcher
+from indexing import InvertedIndex
 
 from .datasets import Dataset, load_dataset
 from .metrics import DEFAULT_MEASURES, compute_metrics
-from .run import Run
+from .systems import SystemResult, Systems, canonical, search_sparse
 
 
 @dataclass
 class Report:
     dataset: str
     split: str
-    model: str
-    mode: str
-    n_docs: int
+    system: str
     n_queries: int
     metrics: dict[str, float]
-    index_bytes: int
-    impact_dtype: str
-    postings_per_doc: float
-    postings_per_query: float
-    encode_seconds: float
-    docs_per_second: float
-    search_ms_per_query: float
     identical_ids_dropped: bool
+    stats: dict = field(default_factory=dict)  # index size, postings, timings, ...
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Flat: the stats sit beside the metrics, for --json consumers."""
+        out = asdict(self)
+        return {**out.pop("stats"), **out}
 
 
 def evaluate(
@@ -44,44 +36,76 @@ def evaluate(
     mode: str = "siamese",
     split: str = "test",
     *,
+    system: str | None = None,
     k: int = 1000,
     ignore_identical_ids: bool | None = None,
-    impact_dtype: str = "uint8",
-    save_index: str | Path | None = None,
-    overwrite: bool = False,
     run_file: str | Path | None = None,
-    show_progress: bool = True,
-    measures=DEFAULT_MEASURES,
-    **encoder_options,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    **options,
 ) -> Report:
-    """Index a dataset's corpus with `model`, search its judged queries, score the run.
+    """Evaluate one system (default: the sparse `model` in `mode`) on a dataset's judged
+    queries. `options` go to `Systems` (engine, dense_model, fusion, weights, hybrid_of,
+    impact_dtype, save_index, overwrite, show_progress) or to the encoder.
 
     `ignore_identical_ids=None` follows BEIR (drop a hit whose id is the query's id)
     unless the dataset's query and doc ids are separate numberings.
     """
-    encoder = load_encoder(model, mode, **encoder_options)  # fail fast on an unknown model
+    name = canonical(system or mode)
+    if name in ("siamese", "inference-free", "hybrid"):
+        from encoders import load_encoder
+
+        load_encoder(model, "inference-free")  # fail fast on an unknown model
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, split)
-    start = time.perf_counter()
-    index = build_index(
-        data.corpus.ids, data.corpus.texts, encoder, impact_dtype, show_progress=show_progress
+    systems = _systems(data, model, k, options)
+    return report(systems.run(name), data, ignore_identical_ids, run_file, measures)
+
+
+def compare(
+    dataset: str | Path | Dataset,
+    systems: Sequence[str],
+    split: str = "test",
+    *,
+    model: str = "splade-tiny",
+    k: int = 1000,
+    ignore_identical_ids: bool | None = None,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    **options,
+) -> list[Report]:
+    """Evaluate several systems on one dataset, sharing encodings and runs between them."""
+    names = [canonical(s) for s in systems]
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, split)
+    shared = _systems(data, model, k, options)
+    return [report(shared.run(n), data, ignore_identical_ids, None, measures) for n in names]
+
+
+def _systems(data: Dataset, model: str, k: int, options: dict) -> Systems:
+    known = set(Systems.__dataclass_fields__) - {"data", "model", "k", "encoder_options"}
+    system_options = {key: options.pop(key) for key in list(options) if key in known}
+    return Systems(data, model=model, k=k, encoder_options=options, **system_options)
+
+
+def report(
+    result: SystemResult,
+    data: Dataset,
+    ignore_identical_ids: bool | None = None,
+    run_file: str | Path | None = None,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+) -> Report:
+    """Score a system's run on the dataset's qrels (and write it as a TREC file)."""
+    drop = data.shares_id_space if ignore_identical_ids is None else ignore_identical_ids
+    run = result.run.without_identical_ids() if drop else result.run
+    if run_file is not None:
+        run.save_trec(run_file, tag=f"spire-{result.system}")
+    return Report(
+        dataset=data.name,
+        split=data.split,
+        system=result.system,
+        n_queries=len(data.queries),
+        metrics=compute_metrics(data.qrels, run, measures),
+        identical_ids_dropped=drop,
+        stats=dict(result.stats),
+        notes=list(data.notes),
     )
-    encode_seconds = time.perf_counter() - start
-    if save_index is not None:
-        index.save(save_index, overwrite=overwrite)
-        index = InvertedIndex.load(save_index)
-    report = evaluate_index(
-        index,
-        data,
-        encoder,
-        k=k,
-        ignore_identical_ids=ignore_identical_ids,
-        run_file=run_file,
-        show_progress=show_progress,
-        measures=measures,
-    )
-    report.encode_seconds = encode_seconds
-    report.docs_per_second = index.n_docs / max(encode_seconds, 1e-9)
-    return report
 
 
 def evaluate_index(
@@ -92,46 +116,12 @@ def evaluate_index(
     k: int = 1000,
     ignore_identical_ids: bool | None = None,
     run_file: str | Path | None = None,
-    show_progress: bool = False,
-    measures=DEFAULT_MEASURES,
+    measures: Sequence[str] = DEFAULT_MEASURES,
 ) -> Report:
     """Search a built index with the dataset's judged queries and score the run."""
-    searcher = Searcher(index, encoder)
-    run, search_seconds, query_postings = _search(searcher, data, k, show_progress)
-    drop = data.shares_id_space if ignore_identical_ids is None else ignore_identical_ids
-    if drop:
-        run = run.without_identical_ids()
-    info = index.encoder
-    if run_file is not None:
-        run.save_trec(run_file, tag=f"spire-{Path(info.name).name}-{info.mode}")
-    n_queries = len(data.queries)
-    return Report(
-        dataset=data.name,
-        split=data.split,
-        model=info.name,
-        mode=info.mode,
-        n_docs=index.n_docs,
-        n_queries=n_queries,
-        metrics=compute_metrics(data.qrels, run, measures),
-        index_bytes=index.nbytes(),
-        impact_dtype=index.impact_dtype,
-        postings_per_doc=index.postings_per_doc(),
-        postings_per_query=query_postings,
-        encode_seconds=0.0,
-        docs_per_second=0.0,
-        search_ms_per_query=1000 * search_seconds / max(n_queries, 1),
-        identical_ids_dropped=drop,
-        notes=list(data.notes),
-    )
+    if encoder is None:
+        from retrieval import Searcher
 
-
-def _search(
-    searcher: Searcher, data: Dataset, k: int, show_progress: bool
-) -> tuple[Run, float, float]:
-    """Run every judged query; the time covers query encoding and scoring."""
-    start = time.perf_counter()
-    vectors = searcher.encoder.encode_queries(list(data.queries.values()))
-    hits = searcher.search_vectors(vectors, k, show_progress=show_progress)
-    seconds = time.perf_counter() - start
-    run = Run.from_hits(dict(zip(data.queries.keys(), hits, strict=True)))
-    return run, seconds, vectors.nnz / max(vectors.shape[0], 1)
+        encoder = Searcher(index).encoder
+    result = search_sparse(index, encoder, data, k)
+    return report(result, data, ignore_identical_ids, run_file, measures)

@@ -140,6 +140,53 @@ def search(
         )
 
 
+class Baseline(StrEnum):
+    bm25 = "bm25"
+    dense = "dense"
+
+
+class Engine(StrEnum):
+    spire = "spire"
+    lucene = "lucene"
+
+
+class Fusion(StrEnum):
+    rrf = "rrf"
+    minmax = "minmax"
+    zscore = "zscore"
+
+
+IdenticalIdsOpt = Annotated[
+    IdenticalIds,
+    typer.Option(
+        help="Drop hits whose id equals the query id (BEIR's default). auto: drop "
+        "unless the dataset numbers queries and docs separately."
+    ),
+]
+DenseModelOpt = Annotated[str, typer.Option(help="Dense bi-encoder for dense and hybrid runs.")]
+FusionOpt = Annotated[Fusion, typer.Option(help="How hybrid runs are fused.")]
+WeightsOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated fusion weights, one per fused system.")
+]
+
+
+def _weights(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise SpireError(f"--weights: {text!r} is not a comma-separated list of numbers") from None
+
+
+def _hybrid_parts(spec: str, mode: Mode) -> tuple[str, ...]:
+    """'sparse+dense' -> ('inference-free', 'dense') when --mode inference-free."""
+    parts = tuple(mode.value if p == "sparse" else p for p in spec.split("+"))
+    if len(parts) < 2 or any(p in ("", "hybrid") for p in parts):
+        raise SpireError(f"--hybrid: {spec!r} must name two or more systems, like sparse+dense")
+    return parts
+
+
 @app.command("eval")
 def eval_cmd(
     dataset: Annotated[
@@ -148,14 +195,20 @@ def eval_cmd(
     model: ModelOpt = "splade-tiny",
     mode: ModeOpt = Mode.siamese,
     split: Annotated[str, typer.Option(help="qrels split of a BEIR folder.")] = "test",
+    baseline: Annotated[
+        Baseline | None, typer.Option(help="Evaluate a baseline instead of --model.")
+    ] = None,
+    engine: Annotated[
+        Engine, typer.Option(help="lucene: search our vectors with Lucene impact search.")
+    ] = Engine.spire,
+    hybrid: Annotated[
+        str | None, typer.Option(help="Fuse systems, e.g. sparse+dense or bm25+dense.")
+    ] = None,
+    fusion: FusionOpt = Fusion.rrf,
+    weights: WeightsOpt = None,
+    dense_model: DenseModelOpt = "all-MiniLM-L6-v2",
     k: Annotated[int, typer.Option("-k", min=1, help="Retrieval depth.")] = 1000,
-    identical_ids: Annotated[
-        IdenticalIds,
-        typer.Option(
-            help="Drop hits whose id equals the query id (BEIR's default). auto: drop unless the "
-            "dataset numbers queries and docs separately."
-        ),
-    ] = IdenticalIds.auto,
+    identical_ids: IdenticalIdsOpt = IdenticalIds.auto,
     impact_dtype: DtypeOpt = ImpactDtype.uint8,
     doc_max_length: int = 256,
     query_max_length: int = 64,
@@ -169,36 +222,120 @@ def eval_cmd(
 
     if save_index is not None and save_index.exists() and not overwrite:
         raise SpireError(f"{save_index} already exists; pass --overwrite to replace it")
-    drop = {"auto": None, "drop": True, "keep": False}[identical_ids.value]
+    if baseline is not None and hybrid is not None:
+        raise SpireError("give --baseline or --hybrid, not both")
+    system = baseline.value if baseline else ("hybrid" if hybrid else mode.value)
+    options = {"hybrid_of": _hybrid_parts(hybrid, mode)} if hybrid else {}
     report = evaluate(
-        dataset,
-        model,
-        mode.value,
-        split,
-        k=k,
-        ignore_identical_ids=drop,
-        impact_dtype=impact_dtype.value,
-        save_index=save_index,
-        overwrite=overwrite,
-        run_file=run_file,
-        doc_max_length=doc_max_length,
-        query_max_length=query_max_length,
-        show_progress=not json_out,
-    )
+        dataset, model, mode.value, split, system=system, k=k,
+        ignore_identical_ids=IDENTICAL[identical_ids], run_file=run_file,
+        engine=engine.value, fusion=fusion.value, weights=_weights(weights),
+        dense_model=dense_model, impact_dtype=impact_dtype.value, save_index=save_index,
+        overwrite=overwrite, show_progress=not json_out, doc_max_length=doc_max_length,
+        query_max_length=query_max_length, **options,
+    )  # fmt: skip
     if json_out:
         print_json(report.to_dict())
         return
     print_table(
-        f"{report.dataset} ({report.split}, {report.n_queries} queries) - {model} {report.mode}",
+        f"{report.dataset} ({report.split}, {report.n_queries} queries) - {report.system}",
         list(report.metrics),
         [list(report.metrics.values())],
     )
-    stats = report.to_dict()
-    for key in ("metrics", "dataset", "split", "model", "mode", "notes"):
-        stats.pop(key)
-    print_table("index and timing", ["field", "value"], list(stats.items()))
+    print_table("details", ["field", "value"], list(report.stats.items()))
     if run_file is not None:
         err_console.print(f"run written to {run_file}")
+
+
+IDENTICAL = {IdenticalIds.auto: None, IdenticalIds.drop: True, IdenticalIds.keep: False}
+
+
+@app.command()
+def compare(
+    dataset: Annotated[str, typer.Argument(help="BEIR folder or ir_datasets id.")],
+    systems: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: bm25, splade (siamese), inference-free, dense, hybrid."
+        ),
+    ] = "bm25,splade,inference-free,dense,hybrid",
+    model: ModelOpt = "splade-tiny",
+    dense_model: DenseModelOpt = "all-MiniLM-L6-v2",
+    hybrid: Annotated[str, typer.Option(help="What 'hybrid' fuses.")] = "inference-free+dense",
+    fusion: FusionOpt = Fusion.rrf,
+    weights: WeightsOpt = None,
+    split: Annotated[str, typer.Option(help="qrels split of a BEIR folder.")] = "test",
+    identical_ids: IdenticalIdsOpt = IdenticalIds.auto,
+    plot: Annotated[Path | None, typer.Option(help="Bar chart PNG to write.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Evaluate several systems on one dataset, side by side, with a bar chart."""
+    from eval.pipeline import compare as compare_systems
+    from eval.plots import bar_chart
+
+    reports = compare_systems(
+        dataset, [s.strip() for s in systems.split(",") if s.strip()], split, model=model,
+        ignore_identical_ids=IDENTICAL[identical_ids], dense_model=dense_model,
+        hybrid_of=_hybrid_parts(hybrid, Mode.inference_free), fusion=fusion.value,
+        weights=_weights(weights), show_progress=not json_out,
+    )  # fmt: skip
+    if plot is not None:
+        bar_chart(reports, plot)
+    if json_out:
+        print_json(
+            {
+                "dataset": reports[0].dataset,
+                "reports": [r.to_dict() for r in reports],
+                "plot": str(plot) if plot else None,
+            }
+        )
+        return
+    measures = list(reports[0].metrics)
+    print_table(
+        f"{reports[0].dataset} ({reports[0].split}, {reports[0].n_queries} queries)",
+        ["system", *measures],
+        [[r.system, *r.metrics.values()] for r in reports],
+    )
+    if plot is not None:
+        err_console.print(f"chart written to {plot}")
+
+
+@app.command()
+def export(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder written by `spire index`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="lucene-jsonvector or opensearch.")
+    ] = "lucene-jsonvector",
+    field: Annotated[str, typer.Option(help="OpenSearch rank_features field.")] = (
+        "sparse_embedding"
+    ),
+    index_name: Annotated[str, typer.Option(help="OpenSearch index name.")] = "spire",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export document vectors for Anserini/Lucene or OpenSearch (with idf.json)."""
+    from encoders.loading import load_tokenizer
+    from indexing import InvertedIndex
+    from indexing.export import export_index
+
+    if out.exists() and not overwrite:
+        raise SpireError(f"{out} already exists; pass --overwrite to replace it")
+    index = InvertedIndex.load(index_dir)
+    written = export_index(
+        index,
+        load_tokenizer(index.encoder.name),
+        out,
+        fmt,
+        overwrite=overwrite,
+        field=field,
+        index_name=index_name,
+    )
+    files = sorted(p.name for p in written.iterdir())
+    if json_out:
+        print_json({"out": str(written), "format": fmt, "files": files, "docs": index.n_docs})
+    else:
+        err_console.print(f"{fmt}: {index.n_docs} docs written to {written} ({', '.join(files)})")
 
 
 @models_app.command("list")

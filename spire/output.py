@@ -24,7 +24,7 @@ def print_json(obj) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", min_width=min(len(title) + 4, 140))
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:

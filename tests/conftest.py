@@ -35,6 +35,32 @@ def inference_free_encoder(splade_tiny_path):
     return load_encoder("splade-tiny", "inference-free")
 
 
+@pytest.fixture(scope="session")
+def encoded_corpus(splade_tiny_path):
+    """get(dataset) -> (Dataset, doc vectors, corpus IDF), encoded once per session.
+
+    Siamese and inference-free runs share the document vectors; only queries differ.
+    """
+    from encoders import load_encoder
+    from eval.datasets import load_dataset
+
+    cache: dict = {}
+
+    def get(dataset: str, split: str = "test", model: str = "splade-tiny"):
+        folder = SHARED_DATA / dataset
+        if not folder.is_dir():
+            pytest.skip(f"{folder} is not here")
+        key = (dataset, split, model)
+        if key not in cache:
+            data = load_dataset(folder, split)
+            encoder = load_encoder(model, "inference-free")
+            idf = encoder.fit_idf(data.corpus.texts)
+            cache[key] = (data, encoder.encode_documents(data.corpus.texts), idf)
+        return cache[key]
+
+    return get
+
+
 @pytest.fixture
 def random_docs() -> sp.csr_matrix:
     """200 docs over a 500-term vocabulary with skewed term frequencies and some empty docs."""
@@ -62,3 +88,17 @@ def write_beir(
     lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{r}" for q, d, r in qrels]
     (folder / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n")
     return folder
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    from encoders.registry import pull_model
+
+    return pull_model("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def dense_encoder(minilm_path):
+    from encoders.dense import load_dense_encoder
+
+    return load_dense_encoder("all-MiniLM-L6-v2")

@@ -1,0 +1,201 @@
+"""Named retrieval systems over one dataset, sharing work between them.
+
+"siamese" and "inference-free" share the document vectors (only queries differ); "hybrid"
+fuses the runs of the systems it names. Each system yields a Run and its statistics.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import scipy.sparse as sp
+
+from encoders import load_encoder
+from indexing import EncoderInfo, InvertedIndex
+from retrieval import Searcher
+from spire.errors import SpireError
+
+from .datasets import Dataset
+from .run import Run
+
+SPARSE = ("siamese", "inference-free")
+SYSTEMS = (*SPARSE, "bm25", "dense", "hybrid")
+ALIASES = {"splade": "siamese", "sparse": "siamese"}
+
+
+def canonical(name: str) -> str:
+    name = ALIASES.get(name, name)
+    if name not in SYSTEMS:
+        raise SpireError(
+            f"unknown system {name!r}; choose from {', '.join(SYSTEMS)} "
+            f"(aliases: {', '.join(ALIASES)})"
+        )
+    return name
+
+
+@dataclass
+class SystemResult:
+    system: str
+    run: Run
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class Systems:
+    """Computes (and caches) the run of each named system on `data`."""
+
+    data: Dataset
+    model: str = "splade-tiny"
+    dense_model: str = "all-MiniLM-L6-v2"
+    hybrid_of: tuple[str, str] = ("inference-free", "dense")
+    fusion: str = "rrf"
+    weights: list[float] | None = None
+    engine: str = "spire"  # or "lucene": sparse runs searched by Lucene impact search
+    impact_dtype: str = "uint8"
+    k: int = 1000
+    save_index: Path | None = None
+    overwrite: bool = False
+    show_progress: bool = True
+    encoder_options: dict = field(default_factory=dict)
+    _results: dict = field(default_factory=dict, repr=False)
+    _docs: tuple | None = field(default=None, repr=False)
+
+    def run(self, name: str) -> SystemResult:
+        name = canonical(name)
+        if name not in self._results:
+            self._results[name] = self._compute(name)
+        return self._results[name]
+
+    def _compute(self, name: str) -> SystemResult:
+        if name in SPARSE:
+            return self._sparse(name)
+        if name == "bm25":
+            from .baselines.bm25 import bm25_run
+
+            start = time.perf_counter()
+            run = bm25_run(self.data, k=self.k, show_progress=self.show_progress)
+            return SystemResult(
+                name,
+                run,
+                {"engine": "lucene", "k1": 0.9, "b": 0.4, "seconds": time.perf_counter() - start},
+            )
+        if name == "dense":
+            from .baselines.dense import dense_run
+
+            start = time.perf_counter()
+            run = dense_run(self.data, self.dense_model, k=self.k, show_progress=self.show_progress)
+            return SystemResult(
+                name, run, {"model": self.dense_model, "seconds": time.perf_counter() - start}
+            )
+        return self._hybrid()
+
+    def _hybrid(self) -> SystemResult:
+        from retrieval.fusion import fuse
+
+        parts = [self.run(part) for part in self.hybrid_of]
+        run = Run(
+            fuse([p.run for p in parts], self.fusion, self.weights, depth=self.k),
+            dataset=self.data.name,
+        )
+        return SystemResult(
+            "hybrid",
+            run,
+            {
+                "of": "+".join(self.hybrid_of),
+                "fusion": self.fusion,
+                "weights": self.weights or "equal",
+            },
+        )
+
+    def documents(self) -> tuple[sp.csr_matrix, object, float]:
+        """Document vectors (encoded once for both sparse modes), the IDF, encode seconds."""
+        if self._docs is None:
+            encoder = load_encoder(self.model, "inference-free", **self.encoder_options)
+            idf = (
+                encoder.idf if encoder.idf is not None else encoder.fit_idf(self.data.corpus.texts)
+            )
+            start = time.perf_counter()
+            docs = encoder.encode_documents(
+                self.data.corpus.texts, show_progress=self.show_progress
+            )
+            self._docs = (docs, idf, time.perf_counter() - start)
+        return self._docs
+
+    def _sparse(self, mode: str) -> SystemResult:
+        encoder = load_encoder(self.model, mode, **self.encoder_options)
+        docs, idf, encode_seconds = self.documents()
+        if mode == "inference-free":
+            encoder.idf = idf
+        info = EncoderInfo(encoder.name, mode, encoder.query_max_length, encoder.doc_max_length)
+        index = InvertedIndex.from_matrix(
+            docs,
+            self.data.corpus.ids,
+            info,
+            self.impact_dtype,
+            idf=idf if mode == "inference-free" else None,
+        )
+        if self.save_index is not None:
+            index.save(self.save_index, overwrite=self.overwrite)
+            index = InvertedIndex.load(self.save_index)
+        result = search_sparse(index, encoder, self.data, self.k, self.show_progress)
+        result.stats.update(
+            encode_seconds=encode_seconds, docs_per_second=index.n_docs / max(encode_seconds, 1e-9)
+        )
+        if self.engine == "lucene":
+            result = self._in_lucene(index, encoder, result)
+        return result
+
+    def _in_lucene(self, index: InvertedIndex, encoder, ours: SystemResult) -> SystemResult:
+        from .baselines.lucene_impact import integer_queries, lucene_impact_run
+
+        qids = list(self.data.queries)
+        queries = encoder.encode_queries([self.data.queries[q] for q in qids])
+        start = time.perf_counter()
+        lucene = lucene_impact_run(index, encoder.tokenizer, qids, queries, self.k)
+        seconds = time.perf_counter() - start
+        # Our own search under the same integer query weights, for an exact comparison.
+        same = Searcher(index, encoder).search_vectors(integer_queries(queries), 10)
+        agree = sum(
+            _top(lucene.get(q, {}), 10) == [h.docid for h in hits]
+            for q, hits in zip(qids, same, strict=True)
+        )
+        stats = {
+            **ours.stats,
+            "engine": "lucene",
+            "lucene_index_and_search_seconds": seconds,
+            "top10_identical_to_spire": agree / max(len(qids), 1),
+        }
+        stats.pop("search_ms_per_query", None)
+        lucene.dataset = self.data.name
+        return SystemResult(ours.system, lucene, stats)
+
+
+def _top(scores: dict[str, float], n: int) -> list[str]:
+    return sorted(scores, key=lambda d: -scores[d])[:n]
+
+
+def search_sparse(
+    index: InvertedIndex, encoder, data: Dataset, k: int, show_progress: bool = False
+) -> SystemResult:
+    """Run every judged query through our searcher; the time covers query encoding too."""
+    searcher = Searcher(index, encoder)
+    qids = list(data.queries)
+    start = time.perf_counter()
+    vectors = searcher.encoder.encode_queries([data.queries[q] for q in qids])
+    hits = searcher.search_vectors(vectors, k, show_progress=show_progress)
+    seconds = time.perf_counter() - start
+    run = Run.from_hits(dict(zip(qids, hits, strict=True)))
+    run.dataset = data.name
+    stats = {
+        "engine": "spire",
+        "model": index.encoder.name,
+        "n_docs": index.n_docs,
+        "index_bytes": index.nbytes(),
+        "impact_dtype": index.impact_dtype,
+        "postings_per_doc": index.postings_per_doc(),
+        "postings_per_query": vectors.nnz / max(vectors.shape[0], 1),
+        "search_ms_per_query": 1000 * seconds / max(len(qids), 1),
+    }
+    return SystemResult(index.encoder.mode, run, stats)
