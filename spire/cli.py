@@ -170,6 +170,9 @@ WeightsOpt = Annotated[
 ]
 
 
+IDENTICAL = {IdenticalIds.auto: None, IdenticalIds.drop: True, IdenticalIds.keep: False}
+
+
 def _weights(text: str | None) -> list[float] | None:
     if text is None:
         return None
@@ -245,9 +248,6 @@ def eval_cmd(
     print_table("details", ["field", "value"], list(report.stats.items()))
     if run_file is not None:
         err_console.print(f"run written to {run_file}")
-
-
-IDENTICAL = {IdenticalIds.auto: None, IdenticalIds.drop: True, IdenticalIds.keep: False}
 
 
 @app.command()
