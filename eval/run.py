@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from spire.errors import SpireError
@@ -11,15 +12,31 @@ from .jsonl import read_lines
 
 
 class Run(dict[str, dict[str, float]]):
-    """Query id -> {doc id: score}."""
+    """Query id -> {doc id: score}.
+
+    `dataset` optionally names the collection the run was made on, so that fusion can
+    refuse to mix runs of different collections. It is not written to TREC files (the
+    format has no place for it); pass it again to `load_trec`.
+    """
+
+    def __init__(
+        self, data: Mapping[str, Mapping[str, float]] | None = None, *, dataset: str | None = None
+    ) -> None:
+        super().__init__(data or {})
+        self.dataset = dataset
 
     @classmethod
-    def from_hits(cls, hits: dict) -> Run:
-        return cls({qid: {h.docid: h.score for h in hs} for qid, hs in hits.items()})
+    def from_hits(cls, hits: dict, *, dataset: str | None = None) -> Run:
+        return cls(
+            {qid: {h.docid: h.score for h in hs} for qid, hs in hits.items()}, dataset=dataset
+        )
 
     def without_identical_ids(self) -> Run:
         """BEIR's default: drop a retrieved document whose id equals the query's id."""
-        return Run({q: {d: s for d, s in docs.items() if d != q} for q, docs in self.items()})
+        return Run(
+            {q: {d: s for d, s in docs.items() if d != q} for q, docs in self.items()},
+            dataset=self.dataset,
+        )
 
     def save_trec(self, path: str | Path, tag: str = "spire") -> Path:
         """Write `qid Q0 docid rank score tag`, atomically."""
@@ -37,9 +54,9 @@ class Run(dict[str, dict[str, float]]):
         return path
 
     @classmethod
-    def load_trec(cls, path: str | Path) -> Run:
+    def load_trec(cls, path: str | Path, *, dataset: str | None = None) -> Run:
         path = Path(path)
-        run = cls()
+        run = cls(dataset=dataset)
         for lineno, line in read_lines(path):
             parts = line.split()
             if len(parts) != 6:

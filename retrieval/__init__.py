@@ -1,5 +1,15 @@
-"""Retrieval: exact top-k search over an inverted index."""
+"""Retrieval: exact top-k search over an inverted index, dense search, fusion."""
+
+from importlib import import_module
+from typing import Any
 
 from .searcher import Hit, Searcher
 
-__all__ = ["Hit", "Searcher"]
+__all__ = ["DenseSearcher", "Hit", "Searcher"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so sparse search never pays for importing faiss.
+    if name == "DenseSearcher":
+        return import_module(".dense_searcher", __name__).DenseSearcher
+    raise AttributeError(f"module 'retrieval' has no attribute {name!r}")

