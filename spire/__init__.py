@@ -27,7 +27,13 @@ _EXPORTS = {
     "load_corpus": "eval.datasets",
     "Run": "eval.run",
     "evaluate": "eval.pipeline",
+    "compare": "eval.pipeline",
     "compute_metrics": "eval.metrics",
+    "load_dense_encoder": "encoders.dense",
+    "DenseIndex": "indexing.dense_index",
+    "DenseSearcher": "retrieval.dense_searcher",
+    "fuse": "retrieval.fusion",
+    "export_index": "indexing.export",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
