@@ -26,7 +26,14 @@ def bar_chart(reports: Sequence, path: str | Path, measures: Sequence[str] | Non
     ax.set_xticks(np.arange(len(measures)) + width * (len(reports) - 1) / 2, measures)
     ax.set_ylim(0, 1.1)
     ax.set_title(f"{reports[0].dataset} ({reports[0].split}, {reports[0].n_queries} queries)")
-    ax.legend(fontsize=8, loc="upper left", ncols=min(len(reports), 3))
+    # Below the axes, so it never hides a bar's label.
+    ax.legend(
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.08),
+        ncols=len(reports),
+        frameon=False,
+    )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
