@@ -36,27 +36,36 @@ def inference_free_encoder(splade_tiny_path):
 
 
 @pytest.fixture(scope="session")
-def encoded_corpus(splade_tiny_path):
-    """get(dataset) -> (Dataset, doc vectors, corpus IDF), encoded once per session.
+def shared_systems(splade_tiny_path):
+    """get(dataset) -> eval.systems.Systems over ../shared/data/<dataset>, one per session.
 
-    Siamese and inference-free runs share the document vectors; only queries differ.
+    Systems cache document encodings and runs, so every test that evaluates the same
+    collection shares one encoding (siamese and inference-free share doc vectors too).
     """
-    from encoders import load_encoder
     from eval.datasets import load_dataset
+    from eval.systems import Systems
 
     cache: dict = {}
 
-    def get(dataset: str, split: str = "test", model: str = "splade-tiny"):
+    def get(dataset: str, split: str = "test"):
         folder = SHARED_DATA / dataset
         if not folder.is_dir():
             pytest.skip(f"{folder} is not here")
-        key = (dataset, split, model)
-        if key not in cache:
-            data = load_dataset(folder, split)
-            encoder = load_encoder(model, "inference-free")
-            idf = encoder.fit_idf(data.corpus.texts)
-            cache[key] = (data, encoder.encode_documents(data.corpus.texts), idf)
-        return cache[key]
+        if (dataset, split) not in cache:
+            cache[dataset, split] = Systems(load_dataset(folder, split), show_progress=False)
+        return cache[dataset, split]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def encoded_corpus(shared_systems):
+    """get(dataset) -> (Dataset, splade-tiny doc vectors, corpus IDF)."""
+
+    def get(dataset: str, split: str = "test"):
+        systems = shared_systems(dataset, split)
+        docs, idf, _ = systems.documents()
+        return systems.data, docs, idf
 
     return get
 

@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from encoders import load_encoder
-from eval.pipeline import evaluate, evaluate_index
-from indexing import EncoderInfo, InvertedIndex
+from eval.pipeline import report
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
 
 
 def _entries():
@@ -20,29 +17,24 @@ def _entries():
         spec = json.loads(path.read_text())
         for entry in spec["entries"]:
             marks = [pytest.mark.slow] if entry.get("slow") else []
-            name = f"{path.stem}:{entry['dataset']}:{entry['system']}"
+            options = entry.get("options", {})
+            label = "+".join(options.get("hybrid_of", [])) or entry["system"]
+            name = f"{path.stem}:{entry['dataset']}:{label}"
             yield pytest.param(entry, id=name, marks=marks)
 
 
-def _sparse_report(entry, encoded_corpus):
-    data, docs, idf = encoded_corpus(entry["dataset"], entry["split"], entry["model"])
-    mode = entry["system"]
-    info = EncoderInfo(entry["model"], mode)
-    index = InvertedIndex.from_matrix(docs, data.corpus.ids, info, "uint8", idf=idf)
-    return evaluate_index(index, data, load_encoder(entry["model"], mode, idf=idf))
-
-
 @pytest.mark.parametrize("entry", list(_entries()))
-def test_regression(entry, encoded_corpus):
-    if not (DATA / entry["dataset"]).is_dir():
-        pytest.skip(f"{DATA / entry['dataset']} is not here")
-    if entry["system"] in ("siamese", "inference-free"):
-        report = _sparse_report(entry, encoded_corpus)
-    else:
-        report = evaluate(DATA / entry["dataset"], split=entry["split"], system=entry["system"],
-                          show_progress=False, **entry.get("options", {}))  # fmt: skip
+def test_regression(entry, shared_systems):
+    systems = shared_systems(entry["dataset"], entry["split"])
+    options = entry.get("options", {})
+    if entry["system"] == "hybrid":
+        # The shared Systems caches its parts' runs; only the fusion is recomputed.
+        systems.hybrid_of = tuple(options["hybrid_of"])
+        systems.fusion = options.get("fusion", "rrf")
+        systems._results.pop("hybrid", None)
+    result = report(systems.run(entry["system"]), systems.data)
     for metric, expected in entry["metrics"].items():
-        got = report.metrics[metric]
+        got = result.metrics[metric]
         assert got == pytest.approx(expected, abs=entry["tolerance"]), (
             f"{entry['command']}: {metric} {got:.4f}, expected {expected} ± {entry['tolerance']}"
         )
