@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from .cli_train import train_app
 from .errors import SpireError
 from .output import err_console, print_error, print_json, print_table
 
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 models_app = typer.Typer(no_args_is_help=True, help="List and pull the registry's models.")
 app.add_typer(models_app, name="models")
+app.add_typer(train_app)  # `spire train`, top level
 
 
 class Mode(StrEnum):

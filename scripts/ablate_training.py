@@ -1,0 +1,193 @@
+"""Ablation of the training recipe (issue 5): rows (a)-(f), each trained on SciFact's train
+split (and, for (f), pseudo-queries from the evaluation corpora, never their qrels), then
+evaluated with eval.pipeline.evaluate on the test split of each collection.
+
+    (a) splade-tiny as is            (d) + IDF-aware FLOPS
+    (b) contrastive only (InfoNCE)   (e) + heterogeneous ensemble distillation (KL)
+    (c) + FLOPS (plain, on idf * w)  (f) full recipe: (e) + learnt IDF, index-mined
+                                         negatives, pseudo-queries, l0 mask
+
+    .venv/bin/python scripts/ablate_training.py --steps 2000 --out runs/ablation
+    .venv/bin/python scripts/ablate_training.py --steps 3 --max-queries 32 \
+        --datasets cisi --out /tmp/ablation-smoke          # a smoke test
+
+Writes OUT/ablation.json and OUT/ablation.md (a markdown table: nDCG@10, average
+postings per document and per query, training time). `--reuse` keeps rows already
+trained with the same configuration. Query IDF for evaluation: a row that learns its
+IDF uses its idf.json; the others use IDF fitted on the evaluated corpus, as row (a)
+does, so rows differ only in their document encoder (`--eval-idf model` changes that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from training import TrainConfig, train
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TEACHERS = {"dense:all-MiniLM-L6-v2": 1.0, "splade:splade-tiny": 1.0, "bm25": 0.5}
+ROWS = {
+    "a": "splade-tiny as is",
+    "b": "contrastive only (InfoNCE, in-batch + BM25 hard negatives)",
+    "c": "(b) + FLOPS on the matched vector idf*w, quadratic warm-up",
+    "d": "(b) + IDF-aware FLOPS (FLOPS on w, IDF in the matching)",
+    "e": "(d) + ensemble distillation (KL; MiniLM + splade-tiny + BM25, min-max, x30)",
+    "f": "(e) + learnt IDF, index-mined negatives, pseudo-queries, l0 mask",
+}
+
+
+def row_config(row: str, args: argparse.Namespace) -> dict:
+    """The TrainConfig fields of a row: each row adds one idea to the one before."""
+    base = dict(
+        output=str(args.out / f"row-{row}"),
+        train_data=str(args.data / "scifact"),
+        student="inference-free",
+        init_model="splade-tiny",
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=min(100, args.steps // 10),
+        doc_max_length=args.doc_max_length,
+        query_max_length=64,
+        negatives=1,
+        negatives_from="bm25",
+        max_queries=args.max_queries,
+        doc_regularizer="none",
+        flops_d_lambda=args.flops_lambda,
+        flops_d_warmup=max(1, args.steps // 3),
+        seed=args.seed,
+        threads=args.threads,
+        show_progress=not args.quiet,
+        overwrite=True,
+    )
+    if row == "c":
+        base.update(doc_regularizer="flops")
+    if row in ("d", "e", "f"):
+        base.update(doc_regularizer="idf-flops")
+    if row in ("e", "f"):
+        base.update(teachers=TEACHERS, kl_weight=1.0, negatives=args.distill_negatives)
+    if row == "f":
+        corpora = [str(args.data / d) for d in args.datasets if d != "scifact"]
+        base.update(
+            learn_idf=True,
+            idf_lr=args.idf_lr,
+            negatives_from=args.full_negatives_from,
+            pseudo_queries_from=corpora,
+            pseudo_max_docs=args.pseudo_max_docs,
+            l0_doc_threshold=args.l0_threshold,
+        )
+    return base
+
+
+def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
+    """The row's model (name or folder) and its training record."""
+    if row == "a":
+        return "splade-tiny", {"train_seconds": 0.0, "wall_seconds": 0.0, "steps": 0}
+    fields = row_config(row, args)
+    output = Path(fields["output"])
+    done = output / "training_config.json"
+    if args.reuse and done.is_file():
+        saved = json.loads(done.read_text())["config"]
+        if {**saved, "show_progress": False} == {**fields, "show_progress": False}:
+            return str(output), json.loads((args.out / f"row-{row}.json").read_text())
+    start = time.perf_counter()
+    result = train(TrainConfig(**fields))
+    record = {
+        "train_seconds": round(result.seconds, 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "steps": result.steps,
+        "learn_idf": fields.get("learn_idf", False),
+    }
+    (args.out / f"row-{row}.json").write_text(json.dumps(record))
+    return str(output), record
+
+
+def evaluate_row(model: str, learnt_idf: bool, dataset: str, args) -> dict:
+    from eval.pipeline import evaluate
+
+    with tempfile.TemporaryDirectory(prefix="spire-ablation-") as tmp:
+        if Path(model).is_dir() and not learnt_idf and args.eval_idf == "corpus":
+            model = _without_idf(Path(model), Path(tmp))
+        report = evaluate(
+            args.data / dataset, model=model, mode="inference-free", split="test",
+            show_progress=not args.quiet,
+        )  # fmt: skip
+    return {
+        "nDCG@10": report.metrics["nDCG@10"],
+        "doc_postings": report.stats["postings_per_doc"],
+        "query_postings": report.stats["postings_per_query"],
+    }
+
+
+def _without_idf(model: Path, tmp: Path) -> str:
+    """The model folder minus idf.json (links), so spire fits IDF on the evaluated corpus."""
+    view = tmp / model.name
+    view.mkdir()
+    for item in model.iterdir():
+        if item.is_file() and item.name != "idf.json":
+            os.symlink(item.resolve(), view / item.name)
+    return str(view)
+
+
+def markdown(results: dict, args: argparse.Namespace) -> str:
+    head = ["row", "recipe", "steps", "train s"]
+    for d in args.datasets:
+        head += [f"{d} nDCG@10", f"{d} doc postings", f"{d} query postings"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row, entry in results.items():
+        cells = [f"({row})", ROWS[row], str(entry["steps"]), f"{entry['train_seconds']:.0f}"]
+        for d in args.datasets:
+            m = entry["eval"][d]
+            cells += [f"{m['nDCG@10']:.4f}", f"{m['doc_postings']:.1f}"]
+            cells.append(f"{m['query_postings']:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--doc-max-length", type=int, default=128)
+    parser.add_argument("--flops-lambda", type=float, default=1e-3)
+    parser.add_argument("--distill-negatives", type=int, default=3)
+    parser.add_argument("--idf-lr", type=float, default=1e-3)
+    parser.add_argument("--full-negatives-from", default="index", choices=["index", "bm25"])
+    parser.add_argument("--pseudo-max-docs", type=int, default=1000)
+    parser.add_argument("--l0-threshold", type=int, default=150)
+    parser.add_argument("--max-queries", type=int, default=0, help="0: every train query")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--rows", default="a,b,c,d,e,f")
+    parser.add_argument("--datasets", default="scifact,cranfield,cisi")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
+    parser.add_argument("--eval-idf", choices=["corpus", "model"], default="corpus")
+    parser.add_argument("--reuse", action="store_true", help="keep rows already trained")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    args.datasets = args.datasets.split(",")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for row in args.rows.split(","):
+        if row not in ROWS:
+            parser.error(f"unknown row {row!r}; rows are {', '.join(ROWS)}")
+        model, record = train_row(row, args)
+        learnt = bool(record.get("learn_idf"))
+        record["eval"] = {d: evaluate_row(model, learnt, d, args) for d in args.datasets}
+        results[row] = record
+        (args.out / "ablation.json").write_text(json.dumps(results, indent=1))
+        print(f"row ({row}) done: {json.dumps(record)}", flush=True)
+    table = markdown(results, args)
+    (args.out / "ablation.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

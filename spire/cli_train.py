@@ -1,0 +1,142 @@
+"""`spire train`: train an inference-free or siamese sparse encoder (see docs/training.md).
+
+Registered on the main app by spire/cli.py with `app.add_typer(train_app)`, which adds
+`train` as a top-level command. Bad input raises SpireError (exit 2, one line) before
+any training time is spent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import SpireError
+from .output import print_json, print_table
+
+train_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+Opt = typer.Option
+
+
+@train_app.command()
+def train(
+    config: Annotated[
+        Path | None, Opt("--config", "-c", help="JSON file of TrainConfig fields.")
+    ] = None,
+    out: Annotated[str | None, Opt("--out", "-o", help="Model folder to write.")] = None,
+    data: Annotated[
+        str | None, Opt("--data", help="BEIR folder (its train split) or triples jsonl.")
+    ] = None,
+    student: Annotated[str | None, Opt(help="inference-free or siamese.")] = None,
+    init_model: Annotated[str | None, Opt(help="Model to start from.")] = None,
+    steps: Annotated[int | None, Opt(help="Optimiser steps.")] = None,
+    batch_size: Annotated[int | None, Opt(help="Queries per batch.")] = None,
+    lr: Annotated[float | None, Opt(help="Learning rate.")] = None,
+    seed: Annotated[int | None, Opt(help="Random seed.")] = None,
+    teacher: Annotated[
+        list[str] | None,
+        Opt(help="SPEC=WEIGHT, repeatable: dense:MODEL, splade:MODEL or bm25."),
+    ] = None,
+    pseudo_queries_from: Annotated[
+        list[str] | None, Opt(help="Corpus to make pseudo-queries from, repeatable.")
+    ] = None,
+    set_fields: Annotated[
+        list[str] | None,
+        Opt("--set", help="FIELD=VALUE for any config field (VALUE parsed as JSON)."),
+    ] = None,
+    resume: Annotated[
+        str | None, Opt(help="Checkpoint folder, or an output folder (its latest).")
+    ] = None,
+    overwrite: Annotated[bool, Opt(help="Replace an earlier training output.")] = False,
+    check: Annotated[
+        bool, Opt("--check", help="Validate config, data and models, then stop.")
+    ] = False,
+    quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
+    json_out: Annotated[bool, Opt("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Train a sparse encoder; writes a model folder `spire index/eval --model` loads."""
+    from training.config import TrainConfig
+
+    flags = {
+        "output": out,
+        "train_data": data,
+        "student": student,
+        "init_model": init_model,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "resume": resume,
+        "teachers": _teachers(teacher) if teacher else None,
+        "pseudo_queries_from": pseudo_queries_from or None,
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if overwrite:
+        overrides["overwrite"] = True
+    if quiet or json_out:
+        overrides["show_progress"] = False
+    overrides.update(_set_fields(set_fields or []))
+    if config is not None:
+        cfg = TrainConfig.from_json(config, overrides)
+    else:
+        cfg = TrainConfig.from_dict(overrides, "flags")
+    if check:
+        _check(cfg, json_out)
+        return
+    from training import train as run_training
+
+    result = run_training(cfg)
+    _report(result, json_out)
+
+
+def _teachers(specs: list[str]) -> dict[str, float]:
+    out = {}
+    for item in specs:
+        spec, _, weight = item.rpartition("=")
+        try:
+            out[spec or weight] = float(weight) if spec else 1.0
+        except ValueError:
+            raise SpireError(f"--teacher {item!r}: expected SPEC=WEIGHT, e.g. bm25=0.5") from None
+    return out
+
+
+def _set_fields(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SpireError(f"--set {item!r}: expected FIELD=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw  # a bare string, e.g. --set student=siamese
+    return out
+
+
+def _check(cfg, json_out: bool) -> None:
+    from training.preflight import preflight
+
+    preflight(cfg)
+    summary = {"config": "ok", "output": cfg.output, "student": cfg.student}
+    if json_out:
+        print_json(summary)
+    else:
+        print_table("spire train --check", ["field", "value"], list(summary.items()))
+
+
+def _report(result, json_out: bool) -> None:
+    last = result.history[-1] if result.history else {}
+    summary = {
+        "model": str(result.output),
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        **{k: v for k, v in last.items() if k != "step"},
+        **({f"dev_{k}": v for k, v in result.dev[-1].items() if k != "step"} if result.dev else {}),
+    }
+    if json_out:
+        print_json(summary)
+    else:
+        print_table(f"trained {result.output}", ["field", "value"], list(summary.items()))

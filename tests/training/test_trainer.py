@@ -1,0 +1,188 @@
+"""A real 20-step run on the toy triples: the loss falls, the model folder loads and
+evaluates, and a resumed run ends bitwise where the uninterrupted one did."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.training.conftest import quick_config
+
+
+def _infonce_over(student, data, config) -> float:
+    """Mean InfoNCE (own group, no dropout) over the examples the run trained on: one
+    fixed yardstick for the model before and after training."""
+    from training.losses import group_layout, info_nce
+
+    train = data.train
+    seen = np.unique(
+        np.concatenate([train.batch(s, config.batch_size, config.seed) for s in range(1, 21)])
+    )
+    student.eval()
+    losses = []
+    with torch.no_grad():
+        for lo in range(0, len(seen), 16):
+            idx = seen[lo : lo + 16]
+            groups = train.groups[idx]
+            q = student.encode_queries(
+                [train.queries[i] for i in train.query_index[idx]], config.query_max_length
+            )
+            d = student.encode_documents(
+                [train.docs[i] for i in groups.ravel()], config.doc_max_length
+            )
+            positives, own = group_layout(len(idx), groups.shape[1])
+            losses.append(info_nce(q @ d.T, positives, own).item() * len(idx))
+    return sum(losses) / len(seen)
+
+
+def test_training_lowers_the_loss(toy_run):
+    from training.models import build_from_config, build_student
+    from training.prepare import prepare_data
+
+    config, result = toy_run
+    assert [h["step"] for h in result.history] == list(range(1, 21))
+    data = prepare_data(config)
+    before = build_from_config(config, data.corpus)
+    from encoders.idf import load_idf_json
+    from encoders.loading import load_tokenizer
+
+    out = config.output
+    after = build_student(
+        "inference-free", out, load_idf_json(f"{out}/idf.json", load_tokenizer(out))
+    )
+    loss_before = _infonce_over(before, data, config)
+    loss_after = _infonce_over(after, data, config)
+    print(f"InfoNCE over the trained examples: {loss_before:.4f} -> {loss_after:.4f}")
+    assert loss_after < 0.8 * loss_before, (loss_before, loss_after)
+    # The FLOPS part was on (quadratic warm-up to 1e-3 by step 10) and recorded.
+    assert result.history[-1]["lambda_d"] == pytest.approx(1e-3)
+    assert result.history[0]["lambda_d"] == pytest.approx(1e-3 * (1 / 10) ** 2)
+    assert all(h["flops_d"] > 0 for h in result.history)
+
+
+def test_output_is_a_model_folder_spire_loads_and_evaluates(toy_run, tiny_beir):
+    from encoders import load_encoder
+    from eval.pipeline import evaluate
+
+    config, result = toy_run
+    out = result.output
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "idf.json"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "training_config.json").read_text())
+    assert summary["config"]["steps"] == 20
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [10, 20]
+    encoder = load_encoder(str(out), "inference-free")
+    assert encoder.idf is not None and encoder.idf.shape == (30522,)  # from idf.json
+    vectors = encoder.encode_documents(["Paris is the capital of France."])
+    assert 0 < vectors.nnz < 30522
+    report = evaluate(tiny_beir, model=str(out), mode="inference-free", show_progress=False)
+    assert report.n_queries == 3
+    assert 0.0 <= report.metrics["nDCG@10"] <= 1.0
+    assert report.stats["postings_per_doc"] > 0
+
+
+def test_resume_repeats_the_uninterrupted_run(toy_run, tmp_path):
+    from training import train
+
+    config, result = toy_run
+    first = result.output / "checkpoints" / "step-0000010"
+    resumed = train(quick_config(tmp_path / "resumed", config.train_data, resume=str(first)))
+    assert [h["step"] for h in resumed.history] == list(range(11, 21))
+    for a, b in zip(result.history[10:], resumed.history, strict=True):
+        assert a == pytest.approx(b, rel=0, abs=0), (a, b)
+    full = load_file(str(result.output / "model.safetensors"))
+    again = load_file(str(resumed.output / "model.safetensors"))
+    assert full.keys() == again.keys()
+    for key in full:
+        assert torch.equal(full[key], again[key]), key
+    assert (result.output / "idf.json").read_text() == (resumed.output / "idf.json").read_text()
+
+
+def test_training_forward_matches_the_inference_encoder(splade_tiny_path):
+    """The student's differentiable forward is the function encoders/ indexes with."""
+    from encoders import load_encoder
+    from training.models import build_student
+
+    texts = ["Paris is the capital of France.", "Coffee contains caffeine.", "x"]
+    encoder = load_encoder("splade-tiny", "inference-free")
+    idf = encoder.fit_idf(texts)
+    student = build_student("inference-free", "splade-tiny", idf).eval()
+    with torch.no_grad():
+        docs = student.encode_documents(texts, 256).numpy()
+        queries = student.encode_queries(["capital of france", "the the coffee"], 64).numpy()
+    assert np.abs(docs - encoder.encode_documents(texts).toarray()).max() < 1e-5
+    expected = encoder.encode_queries(["capital of france", "the the coffee"]).toarray()
+    assert np.abs(queries - expected).max() < 1e-6
+
+
+def test_distillation_with_learnt_idf_on_a_beir_train_split(tiny_beir, tmp_path, minilm_path):
+    """KL + MarginMSE from a dense + BM25 ensemble, BM25 negatives, learnable IDF, the l0
+    mask and dev evaluation on held-out train queries, for a few real steps."""
+    from training import train
+    from training.models import initial_idf
+    from training.prepare import prepare_data
+
+    config = quick_config(
+        tmp_path / "distilled",
+        tiny_beir,
+        negatives_from="bm25",
+        negatives=2,
+        steps=3,
+        teachers={"dense:all-MiniLM-L6-v2": 1.0, "bm25": 0.5},
+        kl_weight=1.0,
+        margin_mse_weight=0.1,
+        learn_idf=True,
+        idf_lr=0.05,
+        l0_doc_threshold=5,
+        dev_queries=2,
+        eval_every=2,
+    )
+    result = train(config)
+    assert {"infonce", "kl", "margin_mse", "flops_d"} <= set(result.history[0])
+    assert [d["step"] for d in result.dev] == [2, 3]
+    assert 0 <= result.dev[-1]["nDCG@10"] <= 1
+    cached = sorted(p.name.split("-")[0] for p in (tmp_path / "teacher-cache").glob("*.npy"))
+    assert cached == ["bm25", "dense_all"]
+    from encoders.idf import load_idf_json
+    from encoders.loading import load_tokenizer
+
+    learnt = load_idf_json(result.output / "idf.json", load_tokenizer("splade-tiny"))
+    start = initial_idf("splade-tiny", prepare_data(config).corpus, config.doc_max_length)
+    assert np.abs(learnt - start).max() > 1e-3  # the IDF moved
+
+
+def test_siamese_student(tiny_beir, tmp_path):
+    from encoders import load_encoder
+    from training import train
+
+    config = quick_config(
+        tmp_path / "siamese",
+        tiny_beir,
+        student="siamese",
+        negatives_from="bm25",
+        steps=2,
+        doc_regularizer="flops",
+        flops_q_lambda=1e-3,
+    )
+    result = train(config)
+    assert "flops_q" in result.history[-1]
+    assert not (result.output / "idf.json").exists()
+    encoder = load_encoder(str(result.output), "siamese")
+    assert encoder.encode_queries(["capital of france"]).nnz > 0
+
+
+def test_same_seed_same_model_on_cpu(toy_triples, tmp_path):
+    from training import train
+
+    runs = [
+        train(quick_config(tmp_path / name, toy_triples, steps=3, device="cpu"))
+        for name in ("one", "two")
+    ]
+    assert runs[0].history == runs[1].history
+    first, second = (load_file(str(r.output / "model.safetensors")) for r in runs)
+    assert all(torch.equal(first[k], second[k]) for k in first)

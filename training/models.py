@@ -1,0 +1,172 @@
+"""Students: differentiable SPLADE forward passes over a Hugging Face masked LM.
+
+encoders/splade.py encodes under inference_mode into csr matrices; training needs the
+same function with gradients, so it lives here: MLM logits, padding masked out, max over
+tokens, log(1 + relu). tests/training checks that both give the same vectors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .losses.l0_mask import threshold_activations
+
+STUDENTS = ("inference-free", "siamese")
+
+
+class SpladeForward(nn.Module):
+    """texts -> (n, vocab) SPLADE weights, with gradients."""
+
+    def __init__(self, mlm, tokenizer, activation_threshold: float = 0.0) -> None:
+        super().__init__()
+        self.mlm = mlm
+        self.tokenizer = tokenizer
+        self.activation_threshold = activation_threshold
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.mlm.config.vocab_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.mlm.parameters()).device
+
+    def forward(self, texts: list[str], max_length: int) -> Tensor:
+        batch = self.tokenizer(
+            list(texts),
+            add_special_tokens=True,
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        ids = batch["input_ids"].to(self.device)
+        mask = batch["attention_mask"].to(self.device)
+        logits = self.mlm(input_ids=ids, attention_mask=mask).logits
+        # Padding positions must never win the max; log1p(relu) after the max equals the
+        # max after it (monotone) and keeps the B x L x V intermediate to one tensor.
+        logits = logits.masked_fill(~mask.bool().unsqueeze(-1), float("-inf"))
+        weights = torch.log1p(torch.relu(logits.amax(dim=1)))
+        return threshold_activations(weights, self.activation_threshold)
+
+
+class InferenceFreeStudent(nn.Module):
+    """Documents through SPLADE; a query is its distinct tokens weighted by relu(idf).
+
+    The query side is exactly encoders/inference_free.py's (no special tokens, the same
+    token budget), so training optimises the function that search will use. `idf` is a
+    parameter, trainable when `learn_idf`.
+    """
+
+    kind = "inference-free"
+
+    def __init__(self, doc: SpladeForward, idf: np.ndarray, learn_idf: bool = False) -> None:
+        super().__init__()
+        self.doc = doc
+        self.idf = nn.Parameter(torch.as_tensor(idf, dtype=torch.float32), requires_grad=learn_idf)
+
+    def encode_documents(self, texts: list[str], max_length: int) -> Tensor:
+        return self.doc(texts, max_length)
+
+    def encode_queries(self, texts: list[str], max_length: int) -> Tensor:
+        return self.query_bags(texts, max_length) * torch.relu(self.idf)
+
+    def query_bags(self, texts: list[str], max_length: int) -> Tensor:
+        """(n, vocab) 0/1 matrix of each query's distinct tokens."""
+        budget = max(max_length - 2, 1)  # the same budget as a siamese query with [CLS] [SEP]
+        ids = self.doc.tokenizer(
+            list(texts), add_special_tokens=False, truncation=True, max_length=budget
+        )["input_ids"]
+        bags = torch.zeros(len(ids), self.idf.shape[0], device=self.idf.device)
+        for row, seq in enumerate(ids):
+            if seq:
+                bags[row, torch.as_tensor(seq, device=self.idf.device)] = 1.0
+        return bags
+
+    def save(self, folder: Path) -> None:
+        from encoders.idf import save_idf_json
+
+        _save_mlm(self.doc, folder)
+        idf = torch.relu(self.idf.detach()).cpu().numpy()
+        save_idf_json(idf, self.doc.tokenizer, folder / "idf.json")
+
+
+class SiameseStudent(nn.Module):
+    """One SPLADE model encodes queries and documents."""
+
+    kind = "siamese"
+
+    def __init__(self, doc: SpladeForward) -> None:
+        super().__init__()
+        self.doc = doc
+
+    def encode_documents(self, texts: list[str], max_length: int) -> Tensor:
+        return self.doc(texts, max_length)
+
+    def encode_queries(self, texts: list[str], max_length: int) -> Tensor:
+        return self.doc(texts, max_length)
+
+    def save(self, folder: Path) -> None:
+        _save_mlm(self.doc, folder)
+
+
+def _save_mlm(doc: SpladeForward, folder: Path) -> None:
+    """HF save_pretrained of model and tokenizer: `spire index --model FOLDER` loads it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    doc.mlm.save_pretrained(folder)
+    doc.tokenizer.save_pretrained(folder)
+
+
+def build_student(
+    kind: str,
+    init_model: str,
+    idf: np.ndarray | None = None,
+    *,
+    learn_idf: bool = False,
+    activation_threshold: float = 0.0,
+) -> InferenceFreeStudent | SiameseStudent:
+    """A student initialised from a masked LM (registry name, folder or hub id)."""
+    from encoders.loading import load_masked_lm, load_tokenizer
+
+    tokenizer = load_tokenizer(init_model)
+    mlm = load_masked_lm(init_model)
+    doc = SpladeForward(mlm, tokenizer, activation_threshold)
+    if kind == "siamese":
+        return SiameseStudent(doc)
+    if idf is None:
+        raise ValueError("an inference-free student needs an IDF table")
+    return InferenceFreeStudent(doc, idf, learn_idf)
+
+
+def initial_idf(init_model: str, corpus: list[str], doc_max_length: int) -> np.ndarray:
+    """The init model's own idf.json when it has one (continuing a trained inference-free
+    model); else BM25 IDF over the training corpus, counted as encoders/idf.py counts it
+    (over documents as tokenised and truncated for the encoder)."""
+    from encoders.idf import bm25_idf, document_frequencies, load_idf_json
+    from encoders.loading import load_tokenizer
+    from encoders.registry import resolve
+
+    tokenizer = load_tokenizer(init_model)
+    idf_file = Path(resolve(init_model)) / "idf.json"
+    if idf_file.is_file():
+        return load_idf_json(idf_file, tokenizer)
+    df = document_frequencies(tokenizer, corpus, doc_max_length)
+    return bm25_idf(df, len(corpus))
+
+
+def build_from_config(config, corpus: list[str]) -> InferenceFreeStudent | SiameseStudent:
+    """The student a TrainConfig describes; `corpus` is where its initial IDF is counted."""
+    idf = None
+    if config.student == "inference-free":
+        idf = initial_idf(config.init_model, corpus, config.doc_max_length)
+    return build_student(
+        config.student,
+        config.init_model,
+        idf,
+        learn_idf=config.learn_idf,
+        activation_threshold=config.activation_threshold,
+    )

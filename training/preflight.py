@@ -1,0 +1,86 @@
+"""Checks run before any data is mined or any step is taken; each failure is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from spire.errors import SpireError
+
+from . import checkpoint as ckpt
+from .config import TrainConfig
+from .data import check_train_split
+
+MARKERS = ("training_config.json", "checkpoints", "log.jsonl")
+
+
+def preflight(config: TrainConfig) -> tuple[Path, dict] | None:
+    """Validate everything cheap to validate; returns (checkpoint, state) when resuming."""
+    config.check()
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise SpireError("device 'cuda' was asked for but no GPU is available (use auto or cpu)")
+    resume = _resume(config)
+    _check_output(config, resume is not None)
+    _check_data(config)
+    _check_models(config)
+    return resume
+
+
+def _resume(config: TrainConfig) -> tuple[Path, dict] | None:
+    if config.resume is None:
+        return None
+    folder = ckpt.find_checkpoint(config.resume)
+    state = ckpt.read_state(folder)
+    ckpt.check_compatible(state, config.to_dict(), folder)
+    return folder, state
+
+
+def _check_output(config: TrainConfig, resuming: bool) -> None:
+    output = Path(config.output).expanduser()
+    if not output.exists() or resuming:
+        return
+    if output.is_file():
+        raise SpireError(f"output {output} is a file; give a folder")
+    if not any(output.iterdir()):
+        return
+    if not config.overwrite:
+        raise SpireError(f"output {output} is not empty; pass overwrite (or resume) to reuse it")
+    if not any((output / m).exists() for m in MARKERS):
+        # overwrite deletes the folder: only ever one that a training run wrote.
+        raise SpireError(f"output {output} does not look like a training output; not replacing it")
+
+
+def _check_data(config: TrainConfig) -> None:
+    if config.train_data is None:
+        return
+    path = Path(config.train_data).expanduser()
+    if not path.exists():
+        raise SpireError(f"train_data {path}: no such file or folder")
+    if path.is_dir():
+        check_train_split(config.train_split)
+        qrels = path / "qrels" / f"{config.train_split}.tsv"
+        if not qrels.is_file():
+            have = sorted(p.stem for p in (path / "qrels").glob("*.tsv"))
+            raise SpireError(
+                f"{path}: no {config.train_split!r} split for labelled training (qrels: "
+                f"{', '.join(have) or 'none'}); train on pseudo_queries_from instead"
+            )
+
+
+def _check_models(config: TrainConfig) -> None:
+    from encoders.loading import load_tokenizer
+
+    from .teachers import check_teacher
+
+    for spec, weight in config.teachers.items():
+        if weight > 0:
+            check_teacher(spec)
+    models = {"init_model": config.init_model}
+    if config.negatives_from == "index":
+        models["negatives_model"] = config.negatives_model
+    for role, name in models.items():
+        try:
+            load_tokenizer(name)
+        except SpireError as exc:
+            raise SpireError(f"{role}: {exc}") from None

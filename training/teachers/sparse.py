@@ -1,0 +1,61 @@
+"""Sparse teachers: a siamese SPLADE model, and BM25."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ..bm25 import BM25
+from .base import used
+
+
+class SpladeTeacher:
+    """Dot product of SPLADE query and document vectors (siamese mode)."""
+
+    def __init__(self, model: str) -> None:
+        from encoders import load_encoder
+
+        self.spec = f"splade:{model}"
+        self.encoder = load_encoder(model, "siamese")
+
+    def cache_key(self) -> str:
+        e = self.encoder
+        return f"{self.spec}|q{e.query_max_length}|d{e.doc_max_length}"
+
+    def score(self, queries: list[str], docs: list[str], pairs: np.ndarray) -> np.ndarray:
+        q_ids, q_row = used(pairs, 0)
+        d_ids, d_row = used(pairs, 1)
+        q = self.encoder.encode_queries([queries[i] for i in q_ids])
+        d = self.encoder.encode_documents([docs[i] for i in d_ids])
+        return np.asarray(q[q_row].multiply(d[d_row]).sum(axis=1), dtype=np.float32).ravel()
+
+
+class BM25Teacher:
+    """BM25 with the statistics of `corpus` (the training corpus). A scored document that
+    is not in it joins it, so every pair has a row; one that is, counts once."""
+
+    spec = "bm25"
+
+    def __init__(self, corpus: list[str], k1: float = 0.9, b: float = 0.4) -> None:
+        self.corpus = list(corpus)
+        self.k1, self.b = k1, b
+        digest = hashlib.sha256("\x1e".join(self.corpus).encode("utf-8")).hexdigest()[:16]
+        self._key = f"bm25|k1={k1}|b={b}|corpus={len(self.corpus)}:{digest}"
+
+    def cache_key(self) -> str:
+        return self._key
+
+    def score(self, queries: list[str], docs: list[str], pairs: np.ndarray) -> np.ndarray:
+        texts = list(self.corpus)
+        row_of = {t: i for i, t in enumerate(texts)}
+        d_ids, d_row = used(pairs, 1)
+        rows = []
+        for i in d_ids:
+            if docs[i] not in row_of:
+                row_of[docs[i]] = len(texts)
+                texts.append(docs[i])
+            rows.append(row_of[docs[i]])
+        bm25 = BM25(texts, self.k1, self.b)
+        at = np.stack([pairs[:, 0], np.asarray(rows, dtype=np.int64)[d_row]], axis=1)
+        return bm25.score_pairs(queries, at)
