@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from .cli_serve import serve_app
 from .cli_train import train_app
 from .errors import SpireError
 from .output import err_console, print_error, print_json, print_table
@@ -24,6 +25,7 @@ app = typer.Typer(
 models_app = typer.Typer(no_args_is_help=True, help="List and pull the registry's models.")
 app.add_typer(models_app, name="models")
 app.add_typer(train_app)  # `spire train`, top level
+app.add_typer(serve_app)  # `spire serve|add|delete|merge|reidf`, top level
 
 
 class Mode(StrEnum):
@@ -113,10 +115,9 @@ def search(
 ) -> None:
     """Search an index for one query."""
     from eval.datasets import load_corpus
-    from indexing import InvertedIndex
-    from retrieval import Searcher
+    from retrieval.segmented_searcher import SegmentedSearcher
 
-    hits = Searcher(InvertedIndex.load(index_dir)).search(query, k)
+    hits = SegmentedSearcher(index_dir).search(query, k)  # plain or segmented folders
     texts = {}
     if corpus is not None:
         with warnings.catch_warnings():  # empty documents matter when indexing, not here
@@ -318,12 +319,12 @@ def export(
 ) -> None:
     """Export document vectors for Anserini/Lucene or OpenSearch (with idf.json)."""
     from encoders.loading import load_tokenizer
-    from indexing import InvertedIndex
     from indexing.export import export_index
+    from indexing.incremental import SegmentStore, as_index
 
     if out.exists() and not overwrite:
         raise SpireError(f"{out} already exists; pass --overwrite to replace it")
-    index = InvertedIndex.load(index_dir)
+    index = as_index(SegmentStore(index_dir).snapshot())  # plain or segmented folders
     written = export_index(
         index,
         load_tokenizer(index.encoder.name),

@@ -1,0 +1,180 @@
+"""The root manifest.json of a segmented index: the single commit point.
+
+A segmented index is a folder whose manifest.json lists its segments (each an index
+folder without its own IDF), each segment's tombstone file, and the query-side IDF
+file. Every referenced file is listed with its size and sha256, so a truncated or
+corrupted file is reported by name. A commit writes a new manifest beside the old one,
+fsyncs it and renames it over manifest.json: readers see the old or the new index,
+never a mixture. Files that no manifest references are garbage (see gc.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from encoders.registry import sha256_file
+from spire.errors import SpireError
+
+from ..atomic import fsync_dir
+from ..manifest import FORMAT_NAME as PLAIN_FORMAT
+from ..manifest import EncoderInfo, now_iso
+
+FORMAT_NAME = "spire-segmented-index"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+MANIFEST = "manifest.json"
+SEGMENTS_DIR = "segments"
+TOMBSTONES_DIR = "tombstones"
+IDF_DIR = "idf"
+STAGING_DIR = "staging"
+LOCK_FILE = ".lock"
+MERGE_LOCK_FILE = ".merge.lock"
+
+
+@dataclass
+class FileRef:
+    """A file relative to its folder, with the size and digest it must have."""
+
+    file: str
+    bytes: int
+    sha256: str
+
+    @classmethod
+    def of(cls, folder: Path, rel: str) -> FileRef:
+        path = folder / rel
+        return cls(rel, path.stat().st_size, sha256_file(path))
+
+    def check(self, folder: Path, verify: bool) -> Path:
+        """The file's path, once its size (and with `verify` its sha256) matches."""
+        path = folder / self.file
+        if not path.is_file():
+            raise SpireError(f"{path}: missing index file")
+        size = path.stat().st_size
+        if size != self.bytes:
+            raise SpireError(
+                f"{path}: truncated or altered ({size} bytes, manifest says {self.bytes})"
+            )
+        if verify and sha256_file(path) != self.sha256:
+            raise SpireError(f"{path}: corrupt (sha256 differs from the manifest)")
+        return path
+
+
+@dataclass
+class SegmentEntry:
+    """One segment: `segments/<name>/`, its files' checksums and its deleted documents."""
+
+    name: str
+    n_docs: int  # stored documents, deleted ones included
+    n_postings: int
+    scale: float
+    files: dict[str, dict]  # path inside the segment folder -> {bytes, sha256}
+    tombstones: FileRef | None = None  # sorted internal numbers of deleted documents
+    n_deleted: int = 0
+
+    @property
+    def n_live(self) -> int:
+        return self.n_docs - self.n_deleted
+
+    @property
+    def folder(self) -> str:
+        return f"{SEGMENTS_DIR}/{self.name}"
+
+
+@dataclass
+class SegmentsManifest:
+    encoder: EncoderInfo
+    vocab_size: int
+    impact_dtype: str
+    generation: int = 0  # +1 per commit
+    next_segment: int = 0  # segment names are never reused
+    segments: list[SegmentEntry] = field(default_factory=list)
+    idf: FileRef | None = None  # inference-free only; fixed until an explicit re-IDF
+    format: str = FORMAT_NAME
+    format_version: int = FORMAT_VERSION
+    created_with: str = ""
+    updated_at: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def parse(cls, raw: bytes, path: Path) -> SegmentsManifest:
+        try:
+            obj = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SpireError(f"{path}: corrupt manifest ({exc})") from None
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
+            raise SpireError(f"{path}: not a segmented spire index manifest")
+        version = obj.get("format_version")
+        if version not in SUPPORTED_VERSIONS:
+            raise SpireError(
+                f"{path}: segmented index format version {version!r} is not supported by "
+                f"this spire (it reads {', '.join(map(str, SUPPORTED_VERSIONS))})"
+            )
+        try:
+            obj["encoder"] = EncoderInfo(**obj["encoder"])
+            obj["idf"] = FileRef(**obj["idf"]) if obj.get("idf") else None
+            segments = []
+            for seg in obj["segments"]:
+                tomb = seg.get("tombstones")
+                segments.append(SegmentEntry(**{**seg, "tombstones": tomb and FileRef(**tomb)}))
+            obj["segments"] = segments
+            return cls(**obj)
+        except (KeyError, TypeError) as exc:
+            raise SpireError(f"{path}: malformed manifest ({exc})") from None
+
+    def n_live(self) -> int:
+        return sum(s.n_live for s in self.segments)
+
+    def referenced(self) -> set[str]:
+        """Paths (relative to the root) that this manifest needs: everything else is garbage."""
+        refs = {seg.folder for seg in self.segments}
+        refs |= {seg.tombstones.file for seg in self.segments if seg.tombstones}
+        if self.idf is not None:
+            refs.add(self.idf.file)
+        return refs
+
+
+def manifest_kind(folder: Path) -> tuple[str, bytes]:
+    """("plain" | "segmented", raw manifest bytes) for an index folder."""
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise SpireError(f"{folder}: no such index folder")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpireError(f"{path}: missing; {folder} is not a spire index") from None
+    return kind_of(raw, path), raw
+
+
+def kind_of(raw: bytes, path: Path) -> str:
+    """The index kind, "plain" (`InvertedIndex.save`) or "segmented", from manifest bytes."""
+    try:
+        fmt = json.loads(raw).get("format")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise SpireError(f"{path}: corrupt manifest ({exc})") from None
+    if fmt == FORMAT_NAME:
+        return "segmented"
+    if fmt == PLAIN_FORMAT:
+        return "plain"
+    raise SpireError(f"{path}: not a spire index manifest")
+
+
+def write_manifest(folder: Path, manifest: SegmentsManifest) -> bytes:
+    """The commit: write beside manifest.json, fsync, rename over it, fsync the folder."""
+    from spire import __version__
+
+    manifest.created_with = manifest.created_with or f"spire {__version__}"
+    manifest.updated_at = now_iso()
+    raw = manifest.to_json().encode("utf-8")
+    tmp = folder / f".{MANIFEST}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, folder / MANIFEST)
+    fsync_dir(folder)
+    return raw

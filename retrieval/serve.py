@@ -1,0 +1,103 @@
+"""Running the server: uvicorn, worker processes, the API key from the environment.
+
+`serve()` is what `spire serve` calls. With one worker the app object is handed to
+uvicorn directly; with several, uvicorn starts each worker from `app_from_env`, which
+reads the folder and options from environment variables (the API key itself stays in
+the variable the user named and is never written anywhere).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from indexing.incremental import SegmentStore
+from spire.errors import SpireError
+
+from .server import create_app
+
+log = logging.getLogger("spire.server")
+
+
+def app_from_env() -> FastAPI:
+    """The app factory uvicorn's worker processes call (with --workers > 1)."""
+    key_env = os.environ.get("SPIRE_SERVE_API_KEY_ENV") or None
+    return create_app(
+        os.environ["SPIRE_SERVE_DIR"],
+        api_key=resolve_api_key(key_env),
+        read_only=os.environ.get("SPIRE_SERVE_READ_ONLY") == "1",
+    )
+
+
+def resolve_api_key(env_var: str | None) -> str | None:
+    if env_var is None:
+        return None
+    key = os.environ.get(env_var, "")
+    if not key.strip():
+        raise SpireError(f"--api-key-env {env_var}: that environment variable is unset or empty")
+    return key
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for worker processes to share.
+
+    Created with proto=IPPROTO_TCP on purpose: asyncio enables TCP_NODELAY only on
+    sockets whose proto says TCP, and uvicorn's own multi-worker socket has proto 0, so
+    every response would wait out Nagle plus the client's delayed ACK (about 40 ms).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SpireError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    folder: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    api_key_env: str | None = None,
+    read_only: bool = False,
+    log_level: str = "warning",
+) -> None:
+    """Run the server until interrupted (blocking)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    api_key = resolve_api_key(api_key_env)
+    if not is_loopback(host) and api_key is None:
+        log.warning("listening on %s without an API key: anyone who can reach it can write", host)
+    sock = listening_socket(host, port)  # a busy port fails here, with one line
+    options = {"host": host, "port": port, "log_level": log_level, "access_log": False}
+    if workers <= 1:
+        app = create_app(folder, api_key=api_key, read_only=read_only)
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+        return
+    SegmentStore(folder)  # fail here, with one message, rather than in every worker
+    os.environ["SPIRE_SERVE_DIR"] = str(Path(folder).resolve())
+    os.environ["SPIRE_SERVE_API_KEY_ENV"] = api_key_env or ""
+    os.environ["SPIRE_SERVE_READ_ONLY"] = "1" if read_only else "0"
+    config = uvicorn.Config(
+        "retrieval.serve:app_from_env", factory=True, workers=workers, **options
+    )
+    Multiprocess(config, sockets=[sock]).run()

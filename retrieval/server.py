@@ -1,0 +1,362 @@
+"""HTTP search server: a FastAPI app over a (segmented) index folder, run by uvicorn.
+
+Endpoints: POST/GET /search, POST /encode, POST /documents, DELETE /documents/{id},
+GET /health, GET /stats, plus the OpenAPI schema (/openapi.json, /docs). Searches read
+one snapshot each and never wait for writes; writes go through one group-commit thread
+and are acknowledged only after their commit; a background thread merges segments.
+See docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.parse
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from indexing.incremental import (
+    BackgroundMerger,
+    GroupCommitter,
+    MergePolicy,
+    SegmentStore,
+    WriteBatch,
+)
+from spire.errors import SpireError
+
+from .segmented_searcher import SegmentedSearcher
+from .server_guard import Guard, LatencyStats, Limits, error_body
+from .server_models import (
+    MAX_ID_CHARS,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    AddRequest,
+    AddResponse,
+    DeleteResponse,
+    EncodeRequest,
+    EncodeResponse,
+    ErrorResponse,
+    HealthResponse,
+    SearchRequest,
+    SearchResponse,
+    StatsResponse,
+)
+
+log = logging.getLogger("spire.server")
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 415, 422)}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+class ServerState:
+    """What the endpoints share: the store, its searcher, the writer and the statistics."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        read_only: bool,
+        verify: bool,
+        policy: MergePolicy,
+        encode_threads: int | None,
+    ) -> None:
+        self.store = SegmentStore(folder, verify=verify)
+        self.encode_threads = encode_threads
+        # One document encoding at a time: a forward pass is tens of milliseconds of
+        # CPU, and several at once would starve the searches that share these cores.
+        self.encode_slot = threading.Lock()
+        self.searcher = SegmentedSearcher(self.store)
+        self.stats = LatencyStats()
+        self.read_only = read_only
+        self.policy = policy
+        self.committer: GroupCommitter | None = None
+        self.merger: BackgroundMerger | None = None
+        self.started = time.time()
+
+    def start(self) -> None:
+        if not self.read_only and self.encode_threads:
+            import torch
+
+            torch.set_num_threads(self.encode_threads)  # leave cores to the searches
+        if not self.read_only:
+            self.merger = BackgroundMerger(self.store, self.policy).start()
+            self.committer = GroupCommitter(self.store, on_commit=lambda _: self.merger.notify())
+        self.warm_up()
+
+    def stop(self) -> None:
+        if self.committer is not None:
+            self.committer.close()
+        if self.merger is not None:
+            self.merger.stop()
+
+    def warm_up(self) -> None:
+        """Load the tokenizer (and the document model when writable) and the kernels now,
+        so the first request does not pay for them."""
+        snap = self.store.snapshot()
+        encoder = self.searcher.encoder(snap)
+        self.searcher.search_located(encoder.encode_queries(["warm up"]), 10, snap)
+        if not self.read_only:
+            encoder.encode_documents(["warm up"])
+
+    def writer(self) -> GroupCommitter:
+        if self.committer is None:
+            raise ApiError(403, "read_only", "this server is read-only; writes are disabled")
+        return self.committer
+
+
+def create_app(
+    folder: str | Path,
+    *,
+    api_key: str | None = None,
+    read_only: bool = False,
+    limits: Limits | None = None,
+    verify: bool = True,
+    merge_policy: MergePolicy | None = None,
+    encode_threads: int | None = 1,
+) -> FastAPI:
+    """The app for one index folder; opening (and checking) the index happens here, so a
+    bad folder fails before the server binds its port.
+
+    `encode_threads` caps torch's threads for document encoding (None: torch's default)."""
+    state = ServerState(
+        Path(folder),
+        read_only=read_only,
+        verify=verify,
+        policy=merge_policy or MergePolicy(),
+        encode_threads=encode_threads,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        state.start()
+        yield
+        state.stop()
+
+    app = FastAPI(
+        title="spire",
+        summary="Learned sparse retrieval: search, encode and incremental indexing.",
+        lifespan=lifespan,
+        responses=ERRORS,
+    )
+    app.state.spire = state
+    _add_error_handlers(app)
+    _add_search_routes(app, state)
+    _add_document_routes(app, state)
+    app.add_middleware(Guard, api_key=api_key, limits=limits or Limits(), stats=state.stats)
+    return app
+
+
+def run_search(state: ServerState, request: SearchRequest) -> dict:
+    start = time.perf_counter()
+    snap = state.store.snapshot()  # one generation for the whole request
+    texts = request.texts()
+    vectors = state.searcher.encoder(snap).encode_queries(texts)
+    located = state.searcher.search_located(vectors, request.k, snap)
+    took = time.perf_counter() - start
+    state.stats.record("search_compute", took)
+    results = []
+    for row, (text, hits) in enumerate(zip(texts, located, strict=True)):
+        lo, hi = vectors.indptr[row], vectors.indptr[row + 1]
+        out = []
+        for rank, hit in enumerate(hits, start=1):
+            item = {"rank": rank, "docid": hit.docid, "score": hit.score}
+            if request.explain:
+                terms, weights = vectors.indices[lo:hi], vectors.data[lo:hi]
+                item["explanation"] = [
+                    {"token": c.token, "term": c.term, "query_weight": c.query_weight,
+                     "doc_weight": c.doc_weight, "score": c.score}
+                    for c in state.searcher.explain(snap, terms, weights, hit)
+                ]  # fmt: skip
+            out.append(item)
+        results.append({"query": text, "hits": out})
+    return {"results": results, "generation": snap.generation, "took_ms": took * 1000.0}
+
+
+def _fast_json(content: dict) -> Response:
+    """Serialise a response we built ourselves to the declared model, skipping FastAPI's
+    re-validation of it (a tenth of a millisecond per search)."""
+    return Response(json.dumps(content, separators=(",", ":")), media_type="application/json")
+
+
+def encode(state: ServerState, request: EncodeRequest) -> dict:
+    encoder = state.searcher.encoder()
+    if request.kind == "query":
+        row = encoder.encode_queries([request.text])
+    else:
+        row = encoder.encode_documents([request.text])
+    order = sorted(
+        zip(row.indices.tolist(), row.data.tolist(), strict=True), key=lambda p: (-p[1], p[0])
+    )
+    tokenizer = getattr(encoder, "tokenizer", None)
+    ids = [t for t, _ in order]
+    names = tokenizer.convert_ids_to_tokens(ids) if tokenizer else [str(t) for t in ids]
+    vector = {str(name): round(w, 6) for name, (_, w) in zip(names, order, strict=True)}
+    return {"kind": request.kind, "terms": len(vector), "vector": vector}
+
+
+def stats(state: ServerState) -> dict:
+    snap = state.store.snapshot()
+    return {
+        **snap.stats(),
+        "commits": state.committer.commits if state.committer else 0,
+        "merges": state.merger.merges if state.merger else 0,
+        "uptime_s": round(time.time() - state.started, 3),
+        "read_only": state.read_only,
+        "latency": state.stats.summary(),
+    }
+
+
+def _add_search_routes(app: FastAPI, state: ServerState) -> None:
+    # Searches run on the event loop: they take well under a millisecond, less than a
+    # hop to the thread pool costs. Writes (model encoding, fsync) run in the pool.
+    @app.post("/search", response_model=SearchResponse)
+    async def search_post(request: SearchRequest) -> Response:
+        """Search one query or a batch; `explain` adds each hit's matched terms."""
+        return _fast_json(run_search(state, request))
+
+    @app.get("/search", response_model=SearchResponse, dependencies=[Depends(_strict_query)])
+    async def search_get(
+        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        explain: bool = False,
+    ) -> Response:
+        """Search one query given in the URL."""
+        try:
+            request = SearchRequest(query=q, k=k, explain=explain)
+        except ValueError as exc:  # pydantic's ValidationError, e.g. a blank q
+            raise RequestValidationError(_as_query_errors(exc)) from None
+        return _fast_json(run_search(state, request))
+
+    @app.post("/encode", response_model=EncodeResponse)
+    def encode_post(request: EncodeRequest) -> dict:
+        """Encode a text as the index's encoder would: {token: weight}."""
+        return encode(state, request)
+
+    @app.get("/health", response_model=HealthResponse)
+    def health() -> dict:
+        """Liveness; needs no API key."""
+        snap = state.store.snapshot()
+        return {"status": "ok", "generation": snap.generation, "docs": snap.n_docs}
+
+    @app.get("/stats", response_model=StatsResponse)
+    def stats_get() -> dict:
+        """Documents, segments, postings and per-endpoint latency percentiles."""
+        return stats(state)
+
+
+def _add_document_routes(app: FastAPI, state: ServerState) -> None:
+    @app.post("/documents", response_model=AddResponse)
+    def add_documents(request: AddRequest) -> dict:
+        """Add documents, replacing any with the same id; returns after the commit."""
+        writer = state.writer()
+        snap = state.store.snapshot()
+        docs = request.documents
+        with state.encode_slot:
+            vectors = state.searcher.encoder(snap).encode_documents([d.full_text() for d in docs])
+        result = _committed(writer, WriteBatch().add([d.id for d in docs], vectors))
+        replaced = result.results[0].count
+        return {
+            "added": len(docs) - replaced,
+            "replaced": replaced,
+            "generation": result.generation,
+        }
+
+    @app.delete("/documents/{docid:path}", response_model=DeleteResponse)
+    def delete_document(
+        docid: Annotated[str, PathParam(min_length=1, max_length=MAX_ID_CHARS)],
+    ) -> dict:
+        """Delete one document; 404 when no live document has this id."""
+        result = _committed(state.writer(), WriteBatch().delete([docid]))
+        if not result.results[0].found[0]:
+            raise ApiError(404, "not_found", f"no document with id {docid!r}")
+        return {"id": docid, "deleted": True, "generation": result.generation}
+
+
+def _committed(writer: GroupCommitter, batch: WriteBatch, timeout: float = 120.0):
+    """Queue a write and wait for its commit; the answer is sent only after it."""
+    try:
+        return writer.submit(batch).result(timeout)
+    except TimeoutError:
+        raise ApiError(503, "busy", f"the write did not commit within {timeout:g} s") from None
+
+
+def _strict_query(request: Request) -> None:
+    """GET parameters get the same strictness as JSON bodies: UTF-8, no unknown names."""
+    for part in request.scope.get("query_string", b"").split(b"&"):
+        name, _, value = part.partition(b"=")
+        for raw in (name, value):
+            try:
+                urllib.parse.unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ApiError(
+                    400, "bad_request", f"query string is not valid UTF-8 ({exc.reason})"
+                ) from None
+    unknown = sorted(set(request.query_params) - {"q", "k", "explain"})
+    if unknown:
+        raise ApiError(422, "validation_error", f"unknown query parameter {unknown[0]!r}")
+
+
+def _as_query_errors(exc) -> list[dict]:
+    errors = getattr(exc, "errors", lambda: [])()
+    return [
+        {**e, "loc": ("query", "q" if e["loc"] == ("query",) else e["loc"][-1])} for e in errors
+    ]
+
+
+def _describe(error: dict) -> str:
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body",)]
+    where = ".".join(loc) or "body"
+    if loc and loc[0] == "query":
+        where = f"query parameter {'.'.join(loc[1:])!r}"
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"{where}: unknown field"
+    if kind == "missing":
+        return f"{where}: required"
+    msg = error.get("msg", "invalid")
+    return f"{where}: {msg.removeprefix('Value error, ')}"
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def reply(status: int, error: str, message: str, details=None) -> JSONResponse:
+        return JSONResponse(error_body(status, error, message, details), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return reply(400, "bad_request", "body is not valid JSON")
+        details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg")} for e in errors]
+        message = "; ".join(_describe(e) for e in errors[:3])
+        return reply(422, "validation_error", message, details[:20])
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(_request, exc: ApiError) -> JSONResponse:
+        return reply(exc.status, exc.error, exc.message)
+
+    @app.exception_handler(SpireError)
+    async def on_spire_error(_request, exc: SpireError) -> JSONResponse:
+        return reply(400, "bad_request", str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_request, exc: StarletteHTTPException) -> JSONResponse:
+        names = {404: "not_found", 405: "method_not_allowed"}
+        return reply(exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def on_crash(_request, exc: Exception) -> JSONResponse:
+        log.exception("internal error")  # the traceback goes to the log, never the client
+        return reply(500, "internal", f"internal error ({type(exc).__name__}); see the server log")

@@ -1,0 +1,178 @@
+"""Request and response models of the HTTP server (retrieval/server.py).
+
+Requests are strict: unknown fields are refused (a typo such as "topk" must not be
+silently ignored) and JSON types are not coerced ("10" is not a k). Every limit below
+turns an oversized request into a 422 that names the field, before any work is done.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+MAX_QUERY_CHARS = 1000
+MAX_BATCH = 64
+MAX_K = 1000
+MAX_DOC_CHARS = 100_000
+MAX_DOCS_PER_REQUEST = 256
+MAX_ID_CHARS = 256
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+def _clean_id(value: str) -> str:
+    _not_blank(value)
+    if value != value.strip() or any(ord(c) < 32 for c in value):
+        raise ValueError("must not have leading/trailing whitespace or control characters")
+    return value
+
+
+QueryText = Annotated[str, Field(max_length=MAX_QUERY_CHARS), AfterValidator(_not_blank)]
+DocId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_clean_id)]
+DocText = Annotated[str, Field(max_length=MAX_DOC_CHARS)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SearchRequest(Strict):
+    """One query (`query`) or a batch (`queries`), never both."""
+
+    query: QueryText | None = None
+    queries: Annotated[list[QueryText], Field(min_length=1, max_length=MAX_BATCH)] | None = None
+    k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
+    explain: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchRequest:
+        if (self.query is None) == (self.queries is None):
+            raise ValueError("give exactly one of 'query' (a string) or 'queries' (a list)")
+        return self
+
+    def texts(self) -> list[str]:
+        return [self.query] if self.query is not None else list(self.queries or [])
+
+
+class EncodeRequest(Strict):
+    text: Annotated[str, Field(max_length=MAX_DOC_CHARS), AfterValidator(_not_blank)]
+    kind: Literal["query", "document"] = "query"
+
+
+class DocumentIn(Strict):
+    id: DocId
+    title: DocText = ""
+    text: DocText = ""
+
+    @model_validator(mode="after")
+    def _has_text(self) -> DocumentIn:
+        if not (self.title.strip() or self.text.strip()):
+            raise ValueError(f"document {self.id!r} has no text (give 'text' or 'title')")
+        return self
+
+    def full_text(self) -> str:
+        return f"{self.title} {self.text}".strip()  # as eval.datasets.load_corpus joins them
+
+
+class AddRequest(Strict):
+    documents: Annotated[list[DocumentIn], Field(min_length=1, max_length=MAX_DOCS_PER_REQUEST)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> AddRequest:
+        seen: set[str] = set()
+        for doc in self.documents:
+            if doc.id in seen:
+                raise ValueError(f"document id {doc.id!r} appears twice")
+            seen.add(doc.id)
+        return self
+
+
+class ContributionOut(BaseModel):
+    token: str
+    term: int
+    query_weight: float
+    doc_weight: float
+    score: float
+
+
+class HitOut(BaseModel):
+    rank: int
+    docid: str
+    score: float
+    explanation: list[ContributionOut] | None = None
+
+
+class QueryResult(BaseModel):
+    query: str
+    hits: list[HitOut]
+
+
+class SearchResponse(BaseModel):
+    results: list[QueryResult]
+    generation: int
+    took_ms: float = Field(description="Time spent encoding and searching, inside the server")
+
+
+class EncodeResponse(BaseModel):
+    kind: str
+    terms: int
+    vector: dict[str, float]
+
+
+class AddResponse(BaseModel):
+    added: int
+    replaced: int
+    generation: int
+
+
+class DeleteResponse(BaseModel):
+    id: str
+    deleted: bool
+    generation: int
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    generation: int
+    docs: int
+
+
+class LatencySummary(BaseModel):
+    count: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+class StatsResponse(BaseModel):
+    docs: int
+    deleted: int
+    segments: int
+    postings: int
+    generation: int
+    encoder: str
+    mode: str
+    impact_dtype: str
+    segment_sizes: list[int]
+    commits: int
+    merges: int
+    uptime_s: float
+    read_only: bool
+    latency: dict[str, LatencySummary]
+
+
+class ErrorBody(BaseModel):
+    status: int
+    error: str
+    message: str
+    details: list[dict] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

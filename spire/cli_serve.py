@@ -1,0 +1,186 @@
+"""CLI commands for serving and incremental indexing: serve, add, delete, merge, reidf.
+
+Registered on the main `spire` app by spire/cli.py; each raises SpireError on bad input
+(exit 2, one line), like every other command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import SpireError
+from .output import err_console, print_json, print_table
+
+serve_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+
+IndexArg = Annotated[Path, typer.Argument(help="Index folder (plain or segmented).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _report(title: str, summary: dict, json_out: bool) -> None:
+    if json_out:
+        print_json(summary)
+    else:
+        print_table(title, ["field", "value"], list(summary.items()))
+
+
+def _store(index_dir: Path):
+    from indexing.incremental import SegmentStore
+
+    if not index_dir.is_dir():
+        raise SpireError(f"{index_dir}: no such index folder")
+    return SegmentStore(index_dir)
+
+
+@serve_app.command()
+def serve(
+    index_dir: IndexArg,
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the API key every endpoint but "
+            "/health then requires."
+        ),
+    ] = None,  # fmt: skip
+    read_only: Annotated[bool, typer.Option(help="Refuse POST/DELETE /documents.")] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve an index over HTTP (search, encode, add and delete documents, stats)."""
+    from retrieval.serve import serve as run_server
+
+    if not index_dir.is_dir():
+        raise SpireError(f"{index_dir}: no such index folder")
+    err_console.print(f"serving {index_dir} on http://{host}:{port} (OpenAPI at /docs)")
+    run_server(index_dir, host, port, workers, api_key_env, read_only, log_level)
+
+
+@serve_app.command()
+def add(
+    index_dir: IndexArg,
+    docs: Annotated[str, typer.Argument(help="Documents: a jsonl file or a BEIR folder.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Encode documents and add them as one new segment (same id: replaced)."""
+    import time
+
+    from eval.datasets import load_corpus
+    from retrieval.segmented_searcher import SegmentedSearcher
+
+    store = _store(index_dir)
+    corpus = load_corpus(docs)
+    start = time.perf_counter()
+    encoder = SegmentedSearcher(store).encoder()
+    vectors = encoder.encode_documents(corpus.texts, show_progress=not json_out)
+    result = store.add(corpus.ids, vectors)
+    replaced = result.results[0].count
+    snap = store.snapshot()
+    summary = {
+        "index": str(index_dir),
+        "added": len(corpus.ids) - replaced,
+        "replaced": replaced,
+        "segment": result.segment,
+        "generation": result.generation,
+        "docs": snap.n_docs,
+        "segments": len(snap.segments),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    _report(f"add {docs}", summary, json_out)
+
+
+def read_ids(path: Path) -> list[str]:
+    """One document id per line; blank lines are skipped."""
+    from eval.jsonl import read_lines
+
+    return [line.strip() for _, line in read_lines(path)]
+
+
+@serve_app.command()
+def delete(
+    index_dir: IndexArg,
+    ids_file: Annotated[Path, typer.Argument(help="Text file with one document id per line.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete documents by id (a tombstone each; a merge reclaims the space)."""
+    store = _store(index_dir)
+    ids = read_ids(ids_file)
+    if not ids:
+        raise SpireError(f"{ids_file}: no document ids")
+    result = store.delete(ids)
+    found = result.results[0].found
+    missing = [docid for docid, ok in zip(ids, found, strict=True) if not ok]
+    summary = {
+        "index": str(index_dir),
+        "deleted": sum(found),
+        "not_found": len(missing),
+        "first_not_found": missing[:5],
+        "generation": result.generation,
+        "docs": store.snapshot().n_docs,
+    }
+    _report(f"delete {ids_file}", summary, json_out)
+
+
+@serve_app.command()
+def merge(
+    index_dir: IndexArg,
+    auto: Annotated[
+        bool, typer.Option(help="Only the merges the background policy would run.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Merge segments and drop deleted documents (by default into one segment)."""
+    from indexing.incremental import MergePolicy, maybe_merge
+
+    store = _store(index_dir)
+    before = store.snapshot()
+    merges = maybe_merge(store, MergePolicy()) if auto else int(store.merge().committed)
+    after = store.snapshot()
+    summary = {
+        "index": str(index_dir),
+        "merges": merges,
+        "segments_before": len(before.segments),
+        "segments_after": len(after.segments),
+        "deleted_dropped": before.n_deleted - after.n_deleted,
+        "docs": after.n_docs,
+        "generation": after.generation,
+    }
+    _report(f"merge {index_dir}", summary, json_out)
+
+
+@serve_app.command()
+def reidf(
+    index_dir: IndexArg,
+    corpus: Annotated[str, typer.Argument(help="The collection's texts: jsonl or BEIR folder.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Recompute an inference-free index's query IDF from the collection's texts.
+
+    The IDF is fixed when the index is created, so scores do not drift as documents are
+    added; run this when the collection has changed enough to want new weights."""
+    from encoders import load_encoder
+    from eval.datasets import load_corpus
+
+    store = _store(index_dir)
+    snap = store.snapshot()
+    if snap.encoder.mode != "inference-free":
+        raise SpireError(f"{index_dir}: a {snap.encoder.mode} index has no IDF table")
+    loaded = load_corpus(corpus)
+    info = snap.encoder
+    encoder = load_encoder(
+        info.name, info.mode, idf=snap.idf, doc_max_length=info.doc_max_length
+    )  # tokenizer only: fit_idf never runs the model
+    result = store.set_idf(encoder.fit_idf(loaded.texts))
+    live = set(snap.live_ids())
+    summary = {
+        "index": str(index_dir),
+        "corpus_docs": len(loaded.ids),
+        "indexed_docs": len(live),
+        "corpus_docs_not_indexed": sum(1 for i in loaded.ids if i not in live),
+        "generation": result.generation,
+    }
+    _report(f"reidf {index_dir}", summary, json_out)

@@ -1,0 +1,115 @@
+"""`spire serve` (two worker processes) and `spire add/delete/merge/reidf`, run for real."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from indexing.incremental import SegmentStore
+from spire.cli_serve import serve_app
+
+_path = Path(__file__).with_name("server_fixtures.py")
+if "spire_server_fixtures" not in sys.modules:
+    _spec = importlib.util.spec_from_file_location("spire_server_fixtures", _path)
+    sys.modules["spire_server_fixtures"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["spire_server_fixtures"])
+fx = sys.modules["spire_server_fixtures"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory, splade_tiny_path):
+    return fx.small_index(tmp_path_factory.mktemp("cli-index"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_cli(*args: str) -> dict:
+    result = CliRunner().invoke(serve_app, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_add_delete_merge_reidf_commands(source, tmp_path):
+    folder = fx.fresh_copy(source, tmp_path / "ix")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(
+        json.dumps({"_id": "new-1", "title": "Ornithopter", "text": "flapping wing lift"})
+        + "\n"
+        + json.dumps({"_id": "3", "text": "a replacement for document three"})
+        + "\n"
+    )
+    added = run_cli("add", str(folder), str(docs))
+    assert (added["added"], added["replaced"], added["docs"]) == (1, 1, 41)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("new-1\n\nnot-there\n")
+    deleted = run_cli("delete", str(folder), str(ids))
+    assert (deleted["deleted"], deleted["not_found"], deleted["docs"]) == (1, 1, 40)
+    merged = run_cli("merge", str(folder))
+    assert merged["segments_after"] == 1 and merged["deleted_dropped"] == 2
+    before = SegmentStore(folder).snapshot().idf.copy()
+    reidf = run_cli("reidf", str(folder), str(fx.CRANFIELD))
+    assert reidf["corpus_docs"] == 1400 and reidf["corpus_docs_not_indexed"] == 1360
+    assert (SegmentStore(folder).snapshot().idf != before).any()
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    result = CliRunner().invoke(serve_app, ["delete", str(tmp_path / "nope"), "ids.txt"])
+    assert result.exit_code != 0 and "no such index folder" in str(result.exception)
+
+
+def test_spire_serve_with_two_workers_shares_writes(source, tmp_path):
+    folder = fx.fresh_copy(source, tmp_path / "ix")
+    port = free_port()
+    code = "from spire.cli_serve import serve_app; serve_app(prog_name='spire')"
+    args = [sys.executable, "-c", code, "serve", str(folder), "--port", str(port)]
+    proc = subprocess.Popen(
+        [*args, "--workers", "2"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        doc = {"documents": [{"id": "w-1", "text": "tiltrotor convertiplane"}]}
+        assert httpx.post(f"{url}/documents", json=doc, timeout=60).status_code == 200
+        # Fresh connections land on either worker; each must see the acknowledged add.
+        for _ in range(12):
+            r = httpx.get(f"{url}/search", params={"q": "tiltrotor convertiplane"}, timeout=30)
+            assert r.json()["results"][0]["hits"][0]["docid"] == "w-1"
+        assert httpx.delete(f"{url}/documents/w-1", timeout=60).status_code == 200
+        for _ in range(12):
+            r = httpx.get(f"{url}/search", params={"q": "tiltrotor convertiplane"}, timeout=30)
+            assert "w-1" not in [h["docid"] for h in r.json()["results"][0]["hits"]]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
