@@ -51,8 +51,10 @@ class Manifest:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SpireError(f"{path}: corrupt manifest ({exc})") from None
         if isinstance(raw, dict) and raw.get("format") == "spire-segmented-index":
-            raise SpireError(f"{path}: a segmented index (written by add/delete); open it with "
-                             "SegmentedSearcher or indexing.incremental.SegmentStore")
+            raise SpireError(
+                f"{path}: a segmented index (written by add/delete); open it with "
+                "SegmentedSearcher or indexing.incremental.SegmentStore"
+            )
         if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
             raise SpireError(f"{path}: not a spire index manifest")
         version = raw.get("format_version")

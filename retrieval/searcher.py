@@ -10,8 +10,11 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from indexing import InvertedIndex
+from indexing.blocks import DEFAULT_SHIFT
 
-from .kernels import score_one, top_k
+from .batch import BatchSearch, Knobs
+
+ALGORITHMS = ("taat", "blockmax")
 
 
 @dataclass(frozen=True)
@@ -21,15 +24,48 @@ class Hit:
 
 
 class Searcher:
-    """Exact top-k retrieval over an InvertedIndex.
+    """Top-k retrieval over an InvertedIndex; exact unless an approximate knob is set.
 
     Without an explicit encoder it re-creates the one the manifest names; an
     inference-free index then loads only the tokenizer and its stored IDF.
+
+    Keyword options (all but block_shift can also be passed per call to `search_vectors`):
+    - `n_threads`: queries of a batch are spread over this many threads (results are
+      identical for any count);
+    - `algorithm`: "taat" (default) scores every posting of every query term;
+      "blockmax" scores only the document blocks whose upper bound can still reach the
+      top k. Both are exact; block-max pays off when similar documents have nearby
+      numbers (its bounds are loose on a corpus in random order, where "taat" wins);
+    - `query_terms`: approximate, score with the m heaviest terms of each query (0: all);
+    - `rescore`: with query_terms, two-phase search: the best `rescore` documents of the
+      pruned query are rescored exactly with every term (0: no second phase);
+    - `prune_postings`: approximate, the first phase reads only the N largest impacts of
+      each term (static pruning, made once per N); with `rescore`, the candidates are
+      then rescored exactly on the full postings, as Seismic does (0: all postings);
+    - `block_factor`: approximate below 1, block-max skips a block when factor * its
+      bound is below the current k-th score (1.0: exact);
+    - `block_shift`: blocks hold 2**block_shift consecutive documents.
+    Static pruning is a property of the index: see indexing/static_pruning.py.
     """
 
-    def __init__(self, index: InvertedIndex, encoder=None) -> None:
+    def __init__(
+        self,
+        index: InvertedIndex,
+        encoder=None,
+        *,
+        n_threads: int = 1,
+        algorithm: str = "taat",
+        query_terms: int = 0,
+        rescore: int = 0,
+        prune_postings: int = 0,
+        block_factor: float = 1.0,
+        block_shift: int = DEFAULT_SHIFT,
+    ) -> None:
         self.index = index
         self._encoder = encoder
+        self.n_threads = int(n_threads)
+        self.knobs = _knobs(algorithm, query_terms, rescore, prune_postings, block_factor)
+        self.engine = BatchSearch(index, block_shift)
 
     @property
     def encoder(self):
@@ -62,26 +98,81 @@ class Searcher:
         return dict(zip(queries.keys(), hits, strict=True))
 
     def search_vectors(
-        self, queries: sp.csr_matrix, k: int = 10, show_progress: bool = False
+        self,
+        queries: sp.csr_matrix,
+        k: int = 10,
+        show_progress: bool = False,
+        **options,
     ) -> list[list[Hit]]:
-        """Top-k for each row of an (n, vocab) query matrix; empty rows give no hits."""
+        """Top-k for each row of an (n, vocab) query matrix; empty rows give no hits.
+
+        `options` override the searcher's n_threads, algorithm, query_terms, rescore,
+        prune_postings and block_factor.
+        """
         queries = sp.csr_matrix(queries, dtype=np.float32)
-        results = []
-        for row in tqdm(
-            range(queries.shape[0]), desc="searching", unit="query", disable=not show_progress
-        ):
-            lo, hi = queries.indptr[row], queries.indptr[row + 1]
-            docs, scores = self.score_top_k(queries.indices[lo:hi], queries.data[lo:hi], k)
-            results.append(
-                [Hit(self.index.docids[d], float(s)) for d, s in zip(docs, scores, strict=True)]
-            )
-        return results
+        docs, scores, counts = self.search_arrays(queries, k, show_progress, **options)
+        docids = self.index.docids
+        return [
+            [Hit(docids[d], float(s)) for d, s in zip(docs[i, :n], scores[i, :n], strict=True)]
+            for i, n in enumerate(counts.tolist())
+        ]
+
+    def search_arrays(
+        self,
+        queries: sp.csr_matrix,
+        k: int = 10,
+        show_progress: bool = False,
+        *,
+        n_threads: int | None = None,
+        chunk: int = 256,
+        **knobs,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(internal doc numbers, dequantised scores, hit counts) as (n, k), (n, k), (n,)
+        arrays: row i holds counts[i] hits, best first, then padding (-1, 0)."""
+        queries = sp.csr_matrix(queries, dtype=np.float32)
+        opts = self.knobs if not knobs else _knobs(**{**self.knobs.__dict__, **knobs})
+        threads = self.n_threads if n_threads is None else int(n_threads)
+        if not show_progress:  # one call: no per-batch overhead for a single query
+            docs, raw, counts = self.engine.run(queries, k, opts, threads)
+            return docs, raw * np.float32(self.index.scale), counts
+        n_q, step = queries.shape[0], chunk * max(threads, 1)
+        parts = [self.engine.run(queries[:0], k, opts, threads)]
+        with tqdm(total=n_q, desc="searching", unit="query") as bar:
+            for lo in range(0, n_q, step):
+                parts.append(self.engine.run(queries[lo : lo + step], k, opts, threads))
+                bar.update(min(step, n_q - lo))
+        docs, raw, counts = (np.concatenate(p) for p in zip(*parts, strict=True))
+        return docs, raw * np.float32(self.index.scale), counts
 
     def score_top_k(
-        self, terms: np.ndarray, weights: np.ndarray, k: int
+        self, terms: np.ndarray, weights: np.ndarray, k: int, **options
     ) -> tuple[np.ndarray, np.ndarray]:
         """Internal doc numbers and dequantised scores of the top k for one query vector."""
-        idx = self.index
-        acc = score_one(terms, weights, idx.indptr, idx.doc_ids, idx.impacts, idx.n_docs)
-        docs, scores = top_k(acc, max(int(k), 0)) if k > 0 else (np.zeros(0, int), acc[:0])
-        return docs, scores * np.float32(idx.scale)
+        terms = np.asarray(terms, dtype=np.int64)
+        width = int(terms.max()) + 1 if terms.size else 0
+        row = sp.csr_matrix(
+            (np.asarray(weights, dtype=np.float32), terms, [0, terms.size]),
+            shape=(1, max(width, self.index.vocab_size)),
+        )
+        docs, scores, counts = self.search_arrays(row, k, **options)
+        return docs[0, : counts[0]], scores[0, : counts[0]]
+
+
+def _knobs(
+    algorithm: str, query_terms: int, rescore: int, prune_postings: int, block_factor: float
+) -> Knobs:
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    if not 0 < block_factor <= 1:
+        raise ValueError(f"block_factor must be in (0, 1], got {block_factor}")
+    if query_terms < 0:
+        raise ValueError(f"query_terms must be >= 0 (0 keeps all), got {query_terms}")
+    if rescore < 0:
+        raise ValueError(f"rescore must be >= 0 (0: one phase), got {rescore}")
+    if prune_postings < 0:
+        raise ValueError(f"prune_postings must be >= 0 (0 keeps all), got {prune_postings}")
+    if prune_postings and algorithm != "taat":
+        raise ValueError("prune_postings works with the taat algorithm")
+    return Knobs(
+        algorithm, int(query_terms), int(rescore), int(prune_postings), float(block_factor)
+    )
