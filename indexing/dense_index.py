@@ -20,7 +20,7 @@ from spire.errors import SpireError
 
 from .atomic import atomic_folder
 from .manifest import now_iso
-from .validate import load_docids
+from .validate import check_files, load_docids
 
 FORMAT_NAME = "spire-dense-index"
 FORMAT_VERSION = 1
@@ -154,7 +154,7 @@ class DenseIndex:
         """Open a dense index; `verify` also checks each file's sha256 against the manifest."""
         folder = Path(folder)
         manifest = DenseManifest.read(folder)
-        _check_files(folder, manifest, verify)
+        check_files(folder, manifest.files, verify, [INDEX_FILE, DOCIDS_FILE])
         try:
             index = faiss.read_index(str(folder / INDEX_FILE))
         except RuntimeError as exc:  # faiss reports a damaged file as a C++ exception
@@ -165,23 +165,6 @@ class DenseIndex:
         if problem:
             raise SpireError(f"{folder}: inconsistent dense index ({problem})")
         return cls(index, docids, manifest.encoder)
-
-
-def _check_files(folder: Path, manifest: DenseManifest, verify: bool) -> None:
-    for rel in (INDEX_FILE, DOCIDS_FILE):
-        meta = manifest.files.get(rel)
-        if not isinstance(meta, dict):
-            raise SpireError(f"{folder / MANIFEST_FILE}: does not list {rel}")
-        path = folder / rel
-        if not path.is_file():
-            raise SpireError(f"{path}: missing index file")
-        size = path.stat().st_size
-        if size != meta.get("bytes"):
-            raise SpireError(
-                f"{path}: truncated or altered ({size} bytes, manifest says {meta.get('bytes')})"
-            )
-        if verify and sha256_file(path) != meta.get("sha256"):
-            raise SpireError(f"{path}: corrupt (sha256 differs from the manifest)")
 
 
 def _inconsistency(index: faiss.Index, docids: list[str], manifest: DenseManifest) -> str:

@@ -156,7 +156,7 @@ class InvertedIndex:
         required = [*ARRAYS.values(), DOCIDS_FILE]
         if manifest.encoder.mode == "inference-free":
             required.append(IDF_FILE)
-        check_files(folder, manifest, verify, required)
+        check_files(folder, manifest.files, verify, required)
         arrays = {attr: load_array(folder / rel, mmap) for attr, rel in ARRAYS.items()}
         idf = load_array(folder / IDF_FILE, mmap=False) if (folder / IDF_FILE).exists() else None
         index = cls(

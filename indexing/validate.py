@@ -17,13 +17,15 @@ if TYPE_CHECKING:
     from .inverted_index import InvertedIndex
 
 
-def check_files(folder: Path, manifest: Manifest, verify: bool, required: list[str]) -> None:
-    unlisted = [rel for rel in required if rel not in manifest.files]
+def check_files(folder: Path, files: dict, verify: bool, required: list[str]) -> None:
+    """Every file a manifest lists (`files`: path -> {bytes, sha256}) is there, whole and,
+    with `verify`, unchanged; the `required` ones must be listed."""
+    unlisted = [rel for rel in required if not isinstance(files.get(rel), dict)]
     if unlisted:
         raise SpireError(
             f"{folder / 'manifest.json'}: does not list {unlisted[0]}, so it cannot be checked"
         )
-    for rel, meta in manifest.files.items():
+    for rel, meta in files.items():
         path = folder / rel
         if not path.is_file():
             raise SpireError(f"{path}: missing index file")
