@@ -35,8 +35,14 @@ def load_encoder(
     doc_max_length: int = 256,
     idf: np.ndarray | None = None,
     tokens_per_batch: int = 8192,
+    head: str = "auto",
+    precision: str = "fp32",
+    doc_top_k: int | None = None,
 ) -> SparseEncoder:
     """A SPLADE encoder by registry name, local folder or hub id.
+
+    `head`, `precision` and `doc_top_k` choose how documents are encoded (see
+    `encoders.splade.SpladeEncoder`); the defaults are exact.
 
     `mode="inference-free"` encodes queries as IDF-weighted tokens. Its IDF comes from
     `idf`, else the model folder's OpenSearch-style idf.json, else `fit_idf(corpus)`.
@@ -59,6 +65,9 @@ def load_encoder(
             query_max_length=query_max_length,
             doc_max_length=doc_max_length,
             tokens_per_batch=tokens_per_batch,
+            head=head,
+            precision=precision,
+            doc_top_k=doc_top_k,
         )
 
     if mode == "siamese":

@@ -41,6 +41,13 @@ class InferenceFreeEncoder:
             self._document_encoder = self._load_document_encoder()
         return self._document_encoder
 
+    @property
+    def stats(self):
+        """The document encoder's summary of its last `encode` (documents only)."""
+        from .splade import EncodeStats
+
+        return self._document_encoder.stats if self._document_encoder else EncodeStats()
+
     def fit_idf(self, texts: Sequence[str]) -> np.ndarray:
         """Set the query-side IDF from a corpus, counting df over truncated documents."""
         df = document_frequencies(self.tokenizer, texts, self.doc_max_length)

@@ -39,6 +39,18 @@ class ImpactDtype(StrEnum):
     float32 = "float32"
 
 
+class Head(StrEnum):
+    auto = "auto"
+    pruned = "pruned"
+    chunked = "chunked"
+    reference = "reference"
+
+
+class Precision(StrEnum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 class IdenticalIds(StrEnum):
     auto = "auto"
     drop = "drop"
@@ -56,6 +68,25 @@ ModeOpt = Annotated[
     ),
 ]
 DtypeOpt = Annotated[ImpactDtype, typer.Option(help="Stored impact type (quantised or float).")]
+HeadOpt = Annotated[
+    Head,
+    typer.Option(
+        help="Vocabulary projection: pruned (bf16 bound + exact re-check), chunked (exact "
+        "fp32 slices), reference (full logits); auto picks pruned on CPUs with bf16."
+    ),
+]
+PrecisionOpt = Annotated[
+    Precision, typer.Option(help="bf16 runs the transformer layers in bf16 (faster, inexact).")
+]
+DocTopKOpt = Annotated[
+    int | None, typer.Option(min=1, help="Keep each document's k heaviest terms.")
+]
+
+
+def _encoder_options(head: Head, precision: Precision, doc_top_k: int | None) -> dict:
+    return {"head": head.value, "precision": precision.value, "doc_top_k": doc_top_k}
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -68,6 +99,9 @@ def index(
     impact_dtype: DtypeOpt = ImpactDtype.uint8,
     doc_max_length: int = 256,
     query_max_length: int = 64,
+    head: HeadOpt = Head.auto,
+    precision: PrecisionOpt = Precision.fp32,
+    doc_top_k: DocTopKOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index folder.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -82,8 +116,9 @@ def index(
         raise SpireError(f"{out} already exists; pass --overwrite to replace it")
     corpus = load_corpus(source)
     encoder = load_encoder(
-        model, mode.value, doc_max_length=doc_max_length, query_max_length=query_max_length
-    )
+        model, mode.value, doc_max_length=doc_max_length, query_max_length=query_max_length,
+        **_encoder_options(head, precision, doc_top_k),
+    )  # fmt: skip
     start = time.perf_counter()
     built = build_index(corpus.ids, corpus.texts, encoder, impact_dtype.value)
     seconds = time.perf_counter() - start
@@ -92,6 +127,7 @@ def index(
         "index": str(out),
         "docs": built.n_docs,
         "empty_docs": corpus.n_empty,
+        "truncated_docs": encoder.stats.truncated,
         "postings": built.n_postings,
         "postings_per_doc": built.postings_per_doc(),
         "bytes": built.nbytes(),
@@ -218,6 +254,9 @@ def eval_cmd(
     impact_dtype: DtypeOpt = ImpactDtype.uint8,
     doc_max_length: int = 256,
     query_max_length: int = 64,
+    head: HeadOpt = Head.auto,
+    precision: PrecisionOpt = Precision.fp32,
+    doc_top_k: DocTopKOpt = None,
     run_file: Annotated[Path | None, typer.Option(help="Write the TREC run here.")] = None,
     save_index: Annotated[Path | None, typer.Option(help="Also keep the index here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --save-index.")] = False,
@@ -238,7 +277,8 @@ def eval_cmd(
         engine=engine.value, fusion=fusion.value, weights=_weights(weights),
         dense_model=dense_model, impact_dtype=impact_dtype.value, save_index=save_index,
         overwrite=overwrite, show_progress=not json_out, doc_max_length=doc_max_length,
-        query_max_length=query_max_length, **options,
+        query_max_length=query_max_length, **_encoder_options(head, precision, doc_top_k),
+        **options,
     )  # fmt: skip
     if json_out:
         print_json(report.to_dict())

@@ -3,6 +3,13 @@
 encoders/splade.py encodes under inference_mode into csr matrices; training needs the
 same function with gradients, so it lives here: MLM logits, padding masked out, max over
 tokens, log(1 + relu). tests/training checks that both give the same vectors.
+
+The vocabulary projection is ~90% of a step's FLOPs forward and backward, yet only the
+~250 (document, term) pairs per document that end up positive carry any gradient
+(log1p(relu(.)) is flat below 0). So, where the head can be split (encoders/
+sparse_head.py), a no-grad bf16 bound finds the candidates and only those are computed,
+exactly and with gradients; the rest are provably <= 0, i.e. weight 0 and gradient 0,
+as in the full computation.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from encoders import sparse_head
+
 from .losses.l0_mask import threshold_activations
 
 STUDENTS = ("inference-free", "siamese")
@@ -21,11 +30,16 @@ STUDENTS = ("inference-free", "siamese")
 class SpladeForward(nn.Module):
     """texts -> (n, vocab) SPLADE weights, with gradients."""
 
-    def __init__(self, mlm, tokenizer, activation_threshold: float = 0.0) -> None:
+    def __init__(
+        self, mlm, tokenizer, activation_threshold: float = 0.0, pruned_head: bool = True
+    ) -> None:
         super().__init__()
         self.mlm = mlm
         self.tokenizer = tokenizer
         self.activation_threshold = activation_threshold
+        self.pruned_head = pruned_head and sparse_head.verified_split(mlm, tokenizer) is not None
+        # Not a submodule: its parameters are the mlm's own, and must not be saved twice.
+        self._hidden_twin: tuple[torch.device, nn.Module] | None = None
 
     @property
     def vocab_size(self) -> int:
@@ -46,12 +60,32 @@ class SpladeForward(nn.Module):
         )
         ids = batch["input_ids"].to(self.device)
         mask = batch["attention_mask"].to(self.device)
+        if self.pruned_head:
+            weights = self._pruned_max(ids, mask)
+            return threshold_activations(weights, self.activation_threshold)
         logits = self.mlm(input_ids=ids, attention_mask=mask).logits
         # Padding positions must never win the max; log1p(relu) after the max equals the
         # max after it (monotone) and keeps the B x L x V intermediate to one tensor.
         logits = logits.masked_fill(~mask.bool().unsqueeze(-1), float("-inf"))
         weights = torch.log1p(torch.relu(logits.amax(dim=1)))
         return threshold_activations(weights, self.activation_threshold)
+
+    def _pruned_max(self, ids: Tensor, mask: Tensor) -> Tensor:
+        head = sparse_head.split_head(self.mlm, detach=False)  # live weights, fresh bounds
+        twin = self._twin(head)
+        twin.train(self.training)  # dropout as in the mlm itself
+        hidden = twin(input_ids=ids, attention_mask=mask).logits
+        hidden = sparse_head.pad_with_first_token(hidden, mask.bool())
+        rows, cols = sparse_head.candidate_pairs(hidden, head)
+        values = sparse_head.exact_max(hidden, head, rows, cols)
+        logits = hidden.new_zeros(ids.shape[0], self.vocab_size).index_put((rows, cols), values)
+        return torch.log1p(torch.relu(logits))
+
+    def _twin(self, head) -> nn.Module:
+        # Rebuilt after a device move: .to() replaces buffers, which the twin would miss.
+        if self._hidden_twin is None or self._hidden_twin[0] != self.device:
+            self._hidden_twin = (self.device, sparse_head.without_decoder(self.mlm, head))
+        return self._hidden_twin[1]
 
 
 class InferenceFreeStudent(nn.Module):
