@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from indexing.dense_index import DenseIndex
 from indexing.incremental import SegmentStore
 from spire.errors import SpireError
 
@@ -31,6 +32,7 @@ def app_from_env() -> FastAPI:
         os.environ["SPIRE_SERVE_DIR"],
         api_key=resolve_api_key(key_env),
         read_only=os.environ.get("SPIRE_SERVE_READ_ONLY") == "1",
+        dense=os.environ.get("SPIRE_SERVE_DENSE") or None,
     )
 
 
@@ -79,8 +81,10 @@ def serve(
     api_key_env: str | None = None,
     read_only: bool = False,
     log_level: str = "warning",
+    dense: str | Path | None = None,
 ) -> None:
-    """Run the server until interrupted (blocking)."""
+    """Run the server until interrupted (blocking). `dense`: a `spire index-dense`
+    folder for this index, which enables fusion in /search."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -90,13 +94,19 @@ def serve(
     sock = listening_socket(host, port)  # a busy port fails here, with one line
     options = {"host": host, "port": port, "log_level": log_level, "access_log": False}
     if workers <= 1:
-        app = create_app(folder, api_key=api_key, read_only=read_only)
+        app = create_app(folder, api_key=api_key, read_only=read_only, dense=dense)
         uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
         return
     SegmentStore(folder)  # fail here, with one message, rather than in every worker
+    if dense is not None:
+        from .server_dense import read_coverage
+
+        DenseIndex.load(dense)
+        read_coverage(Path(dense))
     os.environ["SPIRE_SERVE_DIR"] = str(Path(folder).resolve())
     os.environ["SPIRE_SERVE_API_KEY_ENV"] = api_key_env or ""
     os.environ["SPIRE_SERVE_READ_ONLY"] = "1" if read_only else "0"
+    os.environ["SPIRE_SERVE_DENSE"] = str(Path(dense).resolve()) if dense is not None else ""
     config = uvicorn.Config(
         "retrieval.serve:app_from_env", factory=True, workers=workers, **options
     )

@@ -1,10 +1,10 @@
 """HTTP search server: a FastAPI app over a (segmented) index folder, run by uvicorn.
 
-Endpoints: POST/GET /search, POST /encode, POST /documents, DELETE /documents/{id},
-GET /health, GET /stats, plus the OpenAPI schema (/openapi.json, /docs). Searches read
-one snapshot each and never wait for writes; writes go through one group-commit thread
-and are acknowledged only after their commit; a background thread merges segments.
-See docs/serving.md.
+Endpoints: POST/GET /search (optionally fused with a dense index), POST /encode,
+POST /documents, DELETE /documents/{id}, GET /health, GET /stats, plus the OpenAPI
+schema (/openapi.json, /docs). Searches read one snapshot each and never wait for
+writes; writes go through one group-commit thread and are acknowledged only after their
+commit; a background thread merges segments. See docs/serving.md.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import time
 import urllib.parse
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,7 +34,10 @@ from indexing.incremental import (
 )
 from spire.errors import SpireError
 
-from .segmented_searcher import SegmentedSearcher
+from .fusion.common import ranked
+from .fusion.rrf import DEFAULT_K as RRF_K
+from .segmented_searcher import SegmentedSearcher, SegmentHit
+from .server_dense import DenseSide, PinnedMergePolicy, fuse_one
 from .server_guard import Guard, LatencyStats, Limits, error_body
 from .server_models import (
     MAX_ID_CHARS,
@@ -45,6 +49,7 @@ from .server_models import (
     EncodeRequest,
     EncodeResponse,
     ErrorResponse,
+    FusionRequest,
     HealthResponse,
     SearchRequest,
     SearchResponse,
@@ -72,8 +77,10 @@ class ServerState:
         verify: bool,
         policy: MergePolicy,
         encode_threads: int | None,
+        dense: str | Path | None = None,
     ) -> None:
         self.store = SegmentStore(folder, verify=verify)
+        self.dense = DenseSide(dense, verify=verify) if dense is not None else None
         self.encode_threads = encode_threads
         # One document encoding at a time: a forward pass is tens of milliseconds of
         # CPU, and several at once would starve the searches that share these cores.
@@ -92,7 +99,11 @@ class ServerState:
 
             torch.set_num_threads(self.encode_threads)  # leave cores to the searches
         if not self.read_only:
-            self.merger = BackgroundMerger(self.store, self.policy).start()
+            policy = self.policy
+            if self.dense is not None:  # keep what the dense side covers in place
+                pinned = self.dense.covered_segments(self.store.snapshot())
+                policy = PinnedMergePolicy(**vars(policy), pinned=pinned)
+            self.merger = BackgroundMerger(self.store, policy).start()
             self.committer = GroupCommitter(self.store, on_commit=lambda _: self.merger.notify())
         self.warm_up()
 
@@ -110,6 +121,12 @@ class ServerState:
         self.searcher.search_located(encoder.encode_queries(["warm up"]), 10, snap)
         if not self.read_only:
             encoder.encode_documents(["warm up"])
+        if self.dense is not None:
+            self.dense.search(["warm up"], 10, snap)  # loads the dense model
+            covered = int(self.dense.covered(snap).sum())
+            if covered == 0:
+                log.warning("the dense index %s covers none of the live documents; "
+                            "rebuild it with spire index-dense", self.dense.folder)  # fmt: skip
 
     def writer(self) -> GroupCommitter:
         if self.committer is None:
@@ -126,17 +143,20 @@ def create_app(
     verify: bool = True,
     merge_policy: MergePolicy | None = None,
     encode_threads: int | None = 1,
+    dense: str | Path | None = None,
 ) -> FastAPI:
     """The app for one index folder; opening (and checking) the index happens here, so a
     bad folder fails before the server binds its port.
 
-    `encode_threads` caps torch's threads for document encoding (None: torch's default)."""
+    `encode_threads` caps torch's threads for document encoding (None: torch's default).
+    `dense`: a folder written by `spire index-dense` for this index, enabling fusion."""
     state = ServerState(
         Path(folder),
         read_only=read_only,
         verify=verify,
         policy=merge_policy or MergePolicy(),
         encode_threads=encode_threads,
+        dense=dense,
     )
 
     @asynccontextmanager
@@ -164,9 +184,13 @@ def run_search(state: ServerState, request: SearchRequest) -> dict:
     snap = state.store.snapshot()  # one generation for the whole request
     texts = request.texts()
     vectors = state.searcher.encoder(snap).encode_queries(texts)
-    located = state.searcher.search_located(vectors, request.k, snap)
+    details: list[list[dict | None]] | None = None
+    if request.fusion is None:
+        located = state.searcher.search_located(vectors, request.k, snap)
+    else:
+        located, details = fused_search(state, request, texts, vectors, snap)
     took = time.perf_counter() - start
-    state.stats.record("search_compute", took)
+    state.stats.record("search_compute" if request.fusion is None else "fused_compute", took)
     results = []
     for row, (text, hits) in enumerate(zip(texts, located, strict=True)):
         lo, hi = vectors.indptr[row], vectors.indptr[row + 1]
@@ -180,9 +204,61 @@ def run_search(state: ServerState, request: SearchRequest) -> dict:
                      "doc_weight": c.doc_weight, "score": c.score}
                     for c in state.searcher.explain(snap, terms, weights, hit)
                 ]  # fmt: skip
+                if details is not None:
+                    item["fusion"] = details[row][rank - 1]
             out.append(item)
         results.append({"query": text, "hits": out})
-    return {"results": results, "generation": snap.generation, "took_ms": took * 1000.0}
+    answer = {"results": results, "generation": snap.generation, "took_ms": took * 1000.0}
+    if request.fusion is not None:
+        answer["fusion"] = _fusion_summary(state, request, snap)
+    return answer
+
+
+def fused_search(state: ServerState, request: SearchRequest, texts, vectors, snap):
+    """Each query's sparse and dense runs (`depth` hits each, one snapshot), fused by
+    `retrieval.fusion.fuse`; returns the hits (located, for explain) and, per hit, each
+    side's rank and score."""
+    fusion: FusionRequest = request.fusion
+    depth = request.depth()
+    sparse_hits = state.searcher.search_located(vectors, depth, snap)
+    dense_runs = state.dense.search(texts, depth, snap)
+    weights = (fusion.sparse_weight, fusion.dense_weight)
+    located, details = [], []
+    for hits, dense in zip(sparse_hits, dense_runs, strict=True):
+        sparse = {h.docid: h.score for h in hits}
+        where = {h.docid: (h.segment, h.doc) for h in hits}
+        fused = fuse_one(sparse, dense, fusion.method, weights, request.k, fusion.options())
+        # Each side's ranks as fusion sees them (ties: the smaller id first).
+        sides = [
+            (name, run, {d: r for r, d in enumerate(ranked(run), 1)})
+            for name, run in (("sparse", sparse), ("dense", dense))
+        ]
+        row, detail = [], []
+        for docid, score in fused:
+            pos = where.get(docid) or snap.locate(docid)  # dense hits are live: never None
+            row.append(SegmentHit(docid, score, pos[0], pos[1]))
+            if request.explain:
+                detail.append(
+                    {name: {"rank": ranks.get(docid), "score": run.get(docid)}
+                     for name, run, ranks in sides}
+                )  # fmt: skip
+        located.append(row)
+        details.append(detail)
+    return located, details
+
+
+def _fusion_summary(state: ServerState, request: SearchRequest, snap) -> dict:
+    fusion = request.fusion
+    return {
+        "method": fusion.method,
+        "sparse_weight": fusion.sparse_weight,
+        "dense_weight": fusion.dense_weight,
+        "depth": request.depth(),
+        "rrf_k": (fusion.rrf_k if fusion.rrf_k is not None else float(RRF_K))
+        if fusion.method == "rrf"
+        else None,
+        "dense_covered": int(state.dense.covered(snap).sum()),
+    }
 
 
 def _fast_json(content: dict) -> Response:
@@ -215,30 +291,49 @@ def stats(state: ServerState) -> dict:
         "merges": state.merger.merges if state.merger else 0,
         "uptime_s": round(time.time() - state.started, 3),
         "read_only": state.read_only,
+        "dense": state.dense.stats(snap) if state.dense is not None else None,
         "latency": state.stats.summary(),
     }
 
 
 def _add_search_routes(app: FastAPI, state: ServerState) -> None:
-    # Searches run on the event loop: they take well under a millisecond, less than a
-    # hop to the thread pool costs. Writes (model encoding, fsync) run in the pool.
+    # Sparse searches run on the event loop: they take well under a millisecond, less
+    # than a hop to the thread pool costs. Fused searches (a dense model's forward pass,
+    # milliseconds) and writes (model encoding, fsync) run in the pool.
+    async def answer(request: SearchRequest) -> Response:
+        if request.fusion is None:
+            return _fast_json(run_search(state, request))
+        if state.dense is None:
+            raise ApiError(
+                400, "no_dense_index",
+                "fusion needs a dense index, and this server has none; start it with "
+                "`spire serve DIR --dense DENSE_DIR` (build DENSE_DIR with `spire index-dense`)",
+            )  # fmt: skip
+        return _fast_json(await run_in_threadpool(run_search, state, request))
+
     @app.post("/search", response_model=SearchResponse)
     async def search_post(request: SearchRequest) -> Response:
-        """Search one query or a batch; `explain` adds each hit's matched terms."""
-        return _fast_json(run_search(state, request))
+        """Search one query or a batch; `explain` adds each hit's matched terms;
+        `fusion` fuses the sparse hits with the dense index's (needs `--dense`)."""
+        return await answer(request)
 
     @app.get("/search", response_model=SearchResponse, dependencies=[Depends(_strict_query)])
     async def search_get(
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         explain: bool = False,
+        fusion: Annotated[
+            Literal["rrf", "minmax", "zscore"] | None,
+            Query(description="Fuse with the dense index by this method, default weights"),
+        ] = None,
     ) -> Response:
         """Search one query given in the URL."""
         try:
-            request = SearchRequest(query=q, k=k, explain=explain)
+            fused = FusionRequest(method=fusion) if fusion is not None else None
+            request = SearchRequest(query=q, k=k, explain=explain, fusion=fused)
         except ValueError as exc:  # pydantic's ValidationError, e.g. a blank q
             raise RequestValidationError(_as_query_errors(exc)) from None
-        return _fast_json(run_search(state, request))
+        return await answer(request)
 
     @app.post("/encode", response_model=EncodeResponse)
     def encode_post(request: EncodeRequest) -> dict:
@@ -304,7 +399,7 @@ def _strict_query(request: Request) -> None:
                 raise ApiError(
                     400, "bad_request", f"query string is not valid UTF-8 ({exc.reason})"
                 ) from None
-    unknown = sorted(set(request.query_params) - {"q", "k", "explain"})
+    unknown = sorted(set(request.query_params) - {"q", "k", "explain", "fusion"})
     if unknown:
         raise ApiError(422, "validation_error", f"unknown query parameter {unknown[0]!r}")
 

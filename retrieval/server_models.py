@@ -17,6 +17,10 @@ MAX_K = 1000
 MAX_DOC_CHARS = 100_000
 MAX_DOCS_PER_REQUEST = 256
 MAX_ID_CHARS = 256
+MAX_DEPTH = 1000
+MAX_WEIGHT = 1e6  # keeps every fused score finite (JSON has no infinity)
+DEFAULT_DEPTH = 100
+FUSION_METHODS = ("rrf", "minmax", "zscore")
 
 
 def _not_blank(value: str) -> str:
@@ -41,6 +45,36 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)]
+
+
+class FusionRequest(Strict):
+    """Fuse the sparse run with the dense index's run, as `retrieval.fusion.fuse` does
+    offline: each side contributes its `depth` best documents, weighted."""
+
+    method: Literal["rrf", "minmax", "zscore"] = "rrf"
+    sparse_weight: Weight = 1.0
+    dense_weight: Weight = 1.0
+    depth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] | None = Field(
+        default=None, description=f"Hits taken from each side; default max(k, {DEFAULT_DEPTH})"
+    )
+    rrf_k: Annotated[float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)] | None = Field(
+        default=None, description="RRF's rank constant (rrf only; default 60)"
+    )
+
+    @model_validator(mode="after")
+    def _sensible(self) -> FusionRequest:
+        if self.sparse_weight == 0 and self.dense_weight == 0:
+            raise ValueError("sparse_weight and dense_weight must not both be 0")
+        if self.rrf_k is not None and self.method != "rrf":
+            raise ValueError(f"rrf_k applies to method 'rrf' only, not {self.method!r}")
+        return self
+
+    def options(self) -> dict:
+        """Keyword options for `retrieval.fusion.fuse`."""
+        return {"k": self.rrf_k} if self.rrf_k is not None else {}
+
+
 class SearchRequest(Strict):
     """One query (`query`) or a batch (`queries`), never both."""
 
@@ -48,12 +82,20 @@ class SearchRequest(Strict):
     queries: Annotated[list[QueryText], Field(min_length=1, max_length=MAX_BATCH)] | None = None
     k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
     explain: bool = False
+    fusion: FusionRequest | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> SearchRequest:
         if (self.query is None) == (self.queries is None):
             raise ValueError("give exactly one of 'query' (a string) or 'queries' (a list)")
+        if self.fusion is not None and self.fusion.depth is not None and self.fusion.depth < self.k:
+            raise ValueError(f"fusion.depth ({self.fusion.depth}) must be >= k ({self.k})")
         return self
+
+    def depth(self) -> int:
+        """How many hits each side of a fusion contributes."""
+        given = self.fusion.depth if self.fusion is not None else None
+        return given if given is not None else max(self.k, DEFAULT_DEPTH)
 
     def texts(self) -> list[str]:
         return [self.query] if self.query is not None else list(self.queries or [])
@@ -100,11 +142,24 @@ class ContributionOut(BaseModel):
     score: float
 
 
+class SideOut(BaseModel):
+    rank: int | None = Field(description="Rank in this side's run; null when not in it")
+    score: float | None
+
+
+class FusionDetailOut(BaseModel):
+    sparse: SideOut
+    dense: SideOut
+
+
 class HitOut(BaseModel):
     rank: int
     docid: str
     score: float
     explanation: list[ContributionOut] | None = None
+    fusion: FusionDetailOut | None = Field(
+        default=None, description="With fusion and explain: each side's rank and score"
+    )
 
 
 class QueryResult(BaseModel):
@@ -112,10 +167,30 @@ class QueryResult(BaseModel):
     hits: list[HitOut]
 
 
+class FusionOut(BaseModel):
+    method: str
+    sparse_weight: float
+    dense_weight: float
+    depth: int
+    rrf_k: float | None
+    dense_covered: int = Field(
+        description="Documents the dense side answers for in this generation"
+    )
+
+
 class SearchResponse(BaseModel):
     results: list[QueryResult]
     generation: int
     took_ms: float = Field(description="Time spent encoding and searching, inside the server")
+    fusion: FusionOut | None = None
+
+
+class DenseStats(BaseModel):
+    folder: str
+    encoder: str
+    dim: int
+    vectors: int
+    covered: int
 
 
 class EncodeResponse(BaseModel):
@@ -164,6 +239,7 @@ class StatsResponse(BaseModel):
     merges: int
     uptime_s: float
     read_only: bool
+    dense: DenseStats | None = None
     latency: dict[str, LatencySummary]
 
 

@@ -1,4 +1,5 @@
-"""CLI commands for serving and incremental indexing: serve, add, delete, merge, reidf.
+"""CLI commands for serving and incremental indexing: serve, add, delete, merge, reidf,
+index-dense.
 
 Registered on the main `spire` app by spire/cli.py; each raises SpireError on bad input
 (exit 2, one line), like every other command.
@@ -50,14 +51,59 @@ def serve(
     ] = None,  # fmt: skip
     read_only: Annotated[bool, typer.Option(help="Refuse POST/DELETE /documents.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    dense: Annotated[
+        Path | None,
+        typer.Option(
+            help="Dense index built by `spire index-dense` for this index: "
+            "enables fusion in /search."
+        ),
+    ] = None,
 ) -> None:
     """Serve an index over HTTP (search, encode, add and delete documents, stats)."""
     from retrieval.serve import serve as run_server
 
     if not index_dir.is_dir():
         raise SpireError(f"{index_dir}: no such index folder")
+    if dense is not None and not dense.is_dir():
+        raise SpireError(f"--dense {dense}: no such dense index folder")
     err_console.print(f"serving {index_dir} on http://{host}:{port} (OpenAPI at /docs)")
-    run_server(index_dir, host, port, workers, api_key_env, read_only, log_level)
+    run_server(index_dir, host, port, workers, api_key_env, read_only, log_level, dense)
+
+
+@serve_app.command("index-dense")
+def index_dense(
+    index_dir: IndexArg,
+    corpus: Annotated[
+        str, typer.Argument(help="The texts the index was built from: jsonl or BEIR folder.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dense index folder to write.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Dense bi-encoder (registry name, folder, id).")
+    ] = "all-MiniLM-L6-v2",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Embed an index's live documents into a dense index for `spire serve --dense`.
+
+    It covers the documents live now; documents added, replaced or merged later are
+    fused on their sparse score alone until this is run again."""
+    import time
+    import warnings
+
+    from eval.datasets import load_corpus
+    from retrieval.server_dense import build_dense_side
+
+    _store(index_dir)  # a clear error for a missing or broken index folder
+    with warnings.catch_warnings():  # empty documents: the sparse index already has them
+        warnings.simplefilter("ignore")
+        loaded = load_corpus(corpus)
+    start = time.perf_counter()
+    summary = build_dense_side(
+        index_dir, loaded.ids, loaded.texts, out, model,
+        overwrite=overwrite, show_progress=not json_out,
+    )  # fmt: skip
+    summary["seconds"] = round(time.perf_counter() - start, 3)
+    _report(f"index-dense {index_dir}", summary, json_out)
 
 
 @serve_app.command()

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
-from pathlib import Path
 
 import pytest
+import spire_server_fixtures as fx  # registered by conftest.py
 
 from retrieval.segmented_searcher import SegmentedSearcher
 from retrieval.server import create_app
-
-_path = Path(__file__).with_name("server_fixtures.py")
-if "spire_server_fixtures" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("spire_server_fixtures", _path)
-    sys.modules["spire_server_fixtures"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["spire_server_fixtures"])
-fx = sys.modules["spire_server_fixtures"]
 
 JSON = {"content-type": "application/json"}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -14,17 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import spire_server_fixtures as fx  # registered by conftest.py
 from typer.testing import CliRunner
 
 from indexing.incremental import SegmentStore
+from retrieval.server_dense import build_dense_side
 from spire.cli_serve import serve_app
 
-_path = Path(__file__).with_name("server_fixtures.py")
-if "spire_server_fixtures" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("spire_server_fixtures", _path)
-    sys.modules["spire_server_fixtures"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["spire_server_fixtures"])
-fx = sys.modules["spire_server_fixtures"]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -73,13 +68,16 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.exit_code != 0 and "no such index folder" in str(result.exception)
 
 
-def test_spire_serve_with_two_workers_shares_writes(source, tmp_path):
+def test_spire_serve_with_two_workers_shares_writes(source, tmp_path, dense_encoder):
     folder = fx.fresh_copy(source, tmp_path / "ix")
+    dense = tmp_path / "dense"
+    ids = [str(i) for i in range(1, 41)]
+    build_dense_side(folder, ids, [f"document {i}" for i in ids], dense, encoder=dense_encoder)
     port = free_port()
     code = "from spire.cli_serve import serve_app; serve_app(prog_name='spire')"
     args = [sys.executable, "-c", code, "serve", str(folder), "--port", str(port)]
     proc = subprocess.Popen(
-        [*args, "--workers", "2"],
+        [*args, "--workers", "2", "--dense", str(dense)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -102,6 +100,14 @@ def test_spire_serve_with_two_workers_shares_writes(source, tmp_path):
         for _ in range(12):
             r = httpx.get(f"{url}/search", params={"q": "tiltrotor convertiplane"}, timeout=30)
             assert r.json()["results"][0]["hits"][0]["docid"] == "w-1"
+        # Both workers have the dense side (--dense reaches them through the environment),
+        # and both see that w-1, added after it was built, is not covered.
+        body = {"query": "tiltrotor convertiplane", "k": 40, "explain": True, "fusion": {}}
+        for _ in range(6):
+            r = httpx.post(f"{url}/search", json=body, timeout=30).json()
+            assert r["fusion"]["dense_covered"] == 40
+            hit = next(h for h in r["results"][0]["hits"] if h["docid"] == "w-1")
+            assert hit["fusion"]["dense"]["rank"] is None
         assert httpx.delete(f"{url}/documents/w-1", timeout=60).status_code == 200
         for _ in range(12):
             r = httpx.get(f"{url}/search", params={"q": "tiltrotor convertiplane"}, timeout=30)

@@ -6,34 +6,29 @@ it with a ValidationError; the server answers 2xx or a JSON 4xx, never a 5xx.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+import spire_server_fixtures as fx  # registered by conftest.py
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from retrieval.server import create_app
+from retrieval.server_dense import build_dense_side
 from retrieval.server_models import (
     MAX_BATCH,
+    MAX_DEPTH,
     MAX_K,
     MAX_QUERY_CHARS,
+    MAX_WEIGHT,
     AddRequest,
     EncodeRequest,
     SearchRequest,
 )
 
-_path = Path(__file__).with_name("server_fixtures.py")
-if "spire_server_fixtures" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("spire_server_fixtures", _path)
-    sys.modules["spire_server_fixtures"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["spire_server_fixtures"])
-fx = sys.modules["spire_server_fixtures"]
-
 FIELDS = ["query", "queries", "k", "explain", "text", "kind", "documents", "id", "title", "x"]
+FUSION_FIELDS = ["method", "sparse_weight", "dense_weight", "depth", "rrf_k"]
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text()
 json_values = st.recursive(
     scalars,
@@ -44,6 +39,18 @@ json_values = st.recursive(
     max_leaves=12,
 )
 # Mostly well-formed shapes with hostile values, so validation gets past the first field.
+weights = st.floats() | st.integers(-5, 10**7) | scalars
+fusion = st.fixed_dictionaries(
+    {},
+    optional={
+        "method": st.sampled_from(["rrf", "minmax", "zscore", "RRF", "cosine"]) | scalars,
+        "sparse_weight": weights,
+        "dense_weight": weights,
+        "depth": st.integers(-5, 1200) | scalars,
+        "rrf_k": weights,
+        "extra": scalars,
+    },
+) | st.dictionaries(st.sampled_from(FUSION_FIELDS) | st.text(max_size=5), scalars, max_size=4)
 search_bodies = st.fixed_dictionaries(
     {},
     optional={
@@ -51,6 +58,7 @@ search_bodies = st.fixed_dictionaries(
         "queries": st.lists(st.text(max_size=30), max_size=70) | scalars,
         "k": st.integers(-5, 1200) | scalars,
         "explain": st.booleans() | scalars,
+        "fusion": fusion | scalars,
         "extra": scalars,
     },
 )
@@ -73,6 +81,13 @@ def test_search_model_accepts_only_what_it_can_serve(body):
     texts = request.texts()
     assert 1 <= len(texts) <= MAX_BATCH
     assert all(isinstance(t, str) and t.strip() and len(t) <= MAX_QUERY_CHARS for t in texts)
+    fused = request.fusion
+    assert request.k <= request.depth() <= MAX_DEPTH
+    if fused is not None:
+        assert fused.method in ("rrf", "minmax", "zscore")
+        pair = (fused.sparse_weight, fused.dense_weight)
+        assert all(isinstance(w, float) and 0 <= w <= MAX_WEIGHT for w in pair) and any(pair)
+        assert fused.rrf_k is None or (fused.method == "rrf" and 0 <= fused.rrf_k <= MAX_WEIGHT)
 
 
 @FAST
@@ -101,11 +116,16 @@ def test_encode_model(body):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, splade_tiny_path):
+def server(tmp_path_factory, splade_tiny_path, dense_encoder):
     source = fx.small_index(tmp_path_factory.mktemp("fuzz-index"))
     folder = fx.fresh_copy(source, tmp_path_factory.mktemp("fuzz") / "ix")
-    # read-only: fuzzed adds would only cost model time; the add model is fuzzed above
-    with fx.LiveServer(create_app(folder, read_only=True)) as live, live.client() as client:
+    dense = tmp_path_factory.mktemp("fuzz-dense") / "dense"
+    ids = [str(i) for i in range(1, 41)]  # what small_index holds; the texts do not matter
+    build_dense_side(folder, ids, [f"document {i}" for i in ids], dense, encoder=dense_encoder)
+    # read-only: fuzzed adds would only cost model time; the add model is fuzzed above.
+    # With a dense side, so that fuzzed fusion requests that pass validation run for real.
+    app = create_app(folder, read_only=True, dense=dense)
+    with fx.LiveServer(app) as live, live.client() as client:
         yield client
 
 
@@ -135,7 +155,12 @@ def test_server_survives_arbitrary_bytes(server, raw, ctype):
 
 
 @HTTP
-@given(params=st.dictionaries(st.sampled_from(["q", "k", "explain", "z"]), st.text(max_size=40)))
+@given(
+    params=st.dictionaries(
+        st.sampled_from(["q", "k", "explain", "fusion", "z"]),
+        st.sampled_from(["rrf", "zscore"]) | st.text(max_size=40),
+    )
+)
 def test_server_get_search_never_fails(server, params):
     check(server.get("/search", params=params))
 
