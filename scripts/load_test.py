@@ -11,7 +11,8 @@ deletes of documents added earlier. After every acknowledged add the client sear
 for its nonce and counts a lost write if the document is missing; after every
 acknowledged delete, if it is still found. At the end every surviving add is checked
 once more (after the background merges). Reported: QPS, p50/p99 per operation, errors,
-lost writes, and the server overhead (round trip minus the server's own `took_ms`).
+lost writes, the server overhead (round trip minus the server's own `took_ms`), and
+the CPU time per request of the server (all its processes) and of this client.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class Level:
     lost: list[str] = field(default_factory=list)
     seconds: float = 0.0
     requests: int = 0
+    server_cpu: float = 0.0  # seconds of CPU, server processes, during the level
+    client_cpu: float = 0.0  # seconds of CPU, this process, during the level
 
     def record(self, op: str, seconds: float) -> None:
         self.latencies.setdefault(op, []).append(seconds * 1000.0)
@@ -212,6 +215,31 @@ def start_server(folder: Path, port: int, workers: int, log: Path) -> subprocess
     raise SystemExit("server did not start within 180 s")
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants (the workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    family, frontier = {pid}, [pid]
+    while frontier:
+        children = [p for p, pp in parent.items() if pp in frontier and p not in family]
+        family.update(children)
+        frontier = children
+    return sum(cpu.get(p, 0.0) for p in family)
+
+
+def own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -231,6 +259,8 @@ def summarise(level: Level) -> dict:
         "errors": len(level.errors),
         "lost_writes": len(level.lost),
         "overhead_p50_ms": round(percentile(level.overhead, 50), 3),
+        "server_cpu_ms_per_request": round(level.server_cpu * 1000 / max(level.requests, 1), 3),
+        "client_cpu_ms_per_request": round(level.client_cpu * 1000 / max(level.requests, 1), 3),
     }
     for op in ("search", "add", "delete"):
         values = level.latencies.get(op, [])
@@ -275,9 +305,12 @@ def main(argv=None) -> None:
         overhead["rtt_p50_minus_in_process_p50_ms"] = round(overhead["rtt_p50_ms"] - local_p50, 3)
         levels = []
         for clients in (int(c) for c in args.clients.split(",")):
+            server_cpu, client_cpu = process_cpu(server.pid), own_cpu()
             level = asyncio.run(
                 run_level(url, shared, clients, args.requests, args.max_seconds, mix, args.think_ms)
             )
+            level.server_cpu = process_cpu(server.pid) - server_cpu
+            level.client_cpu = own_cpu() - client_cpu
             levels.append(summarise(level))
             print(json.dumps(levels[-1]), flush=True)
             for message in (level.errors + level.lost)[:5]:
@@ -307,7 +340,13 @@ def main(argv=None) -> None:
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
-    shutil.rmtree(work, ignore_errors=True)
+    if any(r["errors"] for r in levels) or final_lost:
+        log = work / "server.log"
+        print(f"errors: the server log is kept at {log}; its last lines:", flush=True)
+        print("\n".join(log.read_text(errors="replace").splitlines()[-60:]), flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def goals(levels: list[dict], final_lost: list[str], overhead: dict) -> dict:

@@ -132,12 +132,14 @@ class SegmentStore:
             raise SpireError(f"{self.root / MANIFEST}: missing; not a spire index") from None
 
     def _load(self, raw: bytes) -> Snapshot:
-        # A writer in another process may delete files of the generation we are reading
-        # (after it committed the next one): then read the newer manifest and try again.
+        # A writer (a merge in this process or another) may delete files of the generation
+        # we are reading, after it committed the next one: then read the newer manifest and
+        # try again. The file may vanish between checks (is_file, then stat or open), so
+        # FileNotFoundError counts too; if the manifest has not changed, it is re-raised.
         for _ in range(10):
             try:
                 return self._build(raw)
-            except SpireError:
+            except (SpireError, FileNotFoundError):
                 fresh = self._read_raw()
                 if fresh == raw:
                     raise
