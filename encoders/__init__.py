@@ -49,6 +49,7 @@ def load_encoder(
     """
     from .inference_free import InferenceFreeEncoder
     from .loading import load_masked_lm, load_tokenizer
+    from .onnx_model import is_onnx_folder
     from .splade import SpladeEncoder
 
     if mode not in MODES:
@@ -57,7 +58,11 @@ def load_encoder(
         name = str(Path(name).expanduser().resolve())  # so an index finds it from any cwd
     tokenizer = load_tokenizer(name)
 
-    def splade() -> SpladeEncoder:
+    def splade():
+        if is_onnx_folder(name):
+            return _onnx_encoder(name, precision, doc_top_k, query_max_length, doc_max_length)
+        if precision == "int8":
+            raise SpireError("precision int8 is for ONNX folders (spire models export-onnx)")
         return SpladeEncoder(
             name,
             load_masked_lm(name),
@@ -80,6 +85,20 @@ def load_encoder(
         tokenizer,
         splade,
         idf=idf,
+        query_max_length=query_max_length,
+        doc_max_length=doc_max_length,
+    )
+
+
+def _onnx_encoder(folder, precision, doc_top_k, query_max_length, doc_max_length):
+    from .onnx_model import OnnxSpladeEncoder
+
+    if precision == "bf16":
+        raise SpireError(f"{folder} is an ONNX folder: it takes precision fp32 or int8 only")
+    return OnnxSpladeEncoder(
+        folder,
+        variant=precision,
+        doc_top_k=doc_top_k,
         query_max_length=query_max_length,
         doc_max_length=doc_max_length,
     )

@@ -44,7 +44,7 @@ class InferenceFreeEncoder:
     @property
     def stats(self):
         """The document encoder's summary of its last `encode` (documents only)."""
-        from .splade import EncodeStats
+        from .batching import EncodeStats
 
         return self._document_encoder.stats if self._document_encoder else EncodeStats()
 

@@ -4,35 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
 
 from spire.errors import SpireError
 
 from . import sparse_head
-from .batching import token_budget_batches
-from .tokenize import tokenize_truncated
+from .batching import EncodeStats, encode_sparse
 
 HEADS = ("auto", "pruned", "chunked", "reference")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16")  # ONNX folders take fp32 or int8 (encoders/onnx_model.py)
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class EncodeStats:
-    """What the last `encode` call did, for the summary a command prints."""
-
-    texts: int = 0
-    empty: int = 0  # no tokens besides the special ones: an empty row
-    truncated: int = 0  # cut to max_length
-    tokens: int = 0  # real (non-padding) tokens through the model
-    padded_tokens: int = 0
-    candidates: int = 0  # (text, vocab row) pairs re-checked exactly by the pruned head
-    nonzeros: int = 0
 
 
 class SpladeEncoder:
@@ -111,34 +95,18 @@ class SpladeEncoder:
         desc: str = "encoding",
     ) -> sp.csr_matrix:
         """Encode texts into an (n, vocab) float32 csr matrix; blank texts give empty rows."""
-        self.stats = EncodeStats(texts=len(texts))
-        if not texts:
-            return sp.csr_matrix((0, self.vocab_size), dtype=np.float32)
-        ids, self.stats.truncated = tokenize_truncated(self.tokenizer, texts, max_length)
-        # A text with no tokens besides [CLS] [SEP] encodes to nothing, not to the
-        # vector of the special tokens alone.
-        n_special = self.tokenizer.num_special_tokens_to_add(pair=False)
-        keep = [i for i, seq in enumerate(ids) if len(seq) > n_special]
-        self.stats.empty = len(ids) - len(keep)
-        rows: list[sp.csr_matrix] = []
-        order: list[int] = []
-        bar = tqdm(total=len(keep), desc=desc, unit="text", disable=not show_progress)
-        for batch in token_budget_batches([len(ids[i]) for i in keep], self.tokens_per_batch):
-            members = [keep[j] for j in batch]
-            rows.append(self._encode_batch([ids[i] for i in members]))
-            order.extend(members)
-            bar.update(len(members))
-        bar.close()
-        out = _assemble(rows, order, len(ids), self.vocab_size)
-        self.stats.nonzeros = int(out.nnz)
+        out, self.stats = encode_sparse(
+            self.tokenizer, texts, max_length, self.tokens_per_batch, self._encode_batch,
+            self.vocab_size, show_progress=show_progress, desc=desc,
+        )  # fmt: skip
         return out
 
     @torch.inference_mode()
-    def _encode_batch(self, id_lists: list[list[int]]) -> sp.csr_matrix:
+    def _encode_batch(self, id_lists: list[list[int]], stats: EncodeStats) -> sp.csr_matrix:
         padded = self.tokenizer.pad({"input_ids": id_lists}, return_tensors="pt")
         mask = padded["attention_mask"].bool()
-        self.stats.tokens += int(mask.sum())
-        self.stats.padded_tokens += mask.numel()
+        stats.tokens += int(mask.sum())
+        stats.padded_tokens += mask.numel()
         inputs = {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]}
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             if self.head == "reference":
@@ -149,7 +117,7 @@ class SpladeEncoder:
             logits = sparse_head.max_logits_chunked(hidden, self._mlm_head)
             return sp.csr_matrix(torch.log1p(torch.relu(logits)).numpy())
         rows, cols, values, candidates = sparse_head.positive_max_logits(hidden, self._mlm_head)
-        self.stats.candidates += candidates
+        stats.candidates += candidates
         shape = (len(id_lists), self.vocab_size)
         data = torch.log1p(values).numpy().astype(np.float32, copy=False)
         return sp.csr_matrix((data, (rows.numpy(), cols.numpy())), shape=shape)
@@ -172,22 +140,5 @@ def keep_top_k(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     rank = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], lengths)
     kept = order[rank < k]
     out = sp.csr_matrix((matrix.data[kept], (rows[kept], matrix.indices[kept])), shape=matrix.shape)
-    out.sort_indices()
-    return out
-
-
-def _assemble(rows: list[sp.csr_matrix], order: list[int], n: int, vocab: int) -> sp.csr_matrix:
-    """Stack batch results and put rows back in input order; missing rows are empty."""
-    if not rows:
-        return sp.csr_matrix((n, vocab), dtype=np.float32)
-    stacked = sp.vstack(rows, format="csr")
-    position = np.full(n, -1, dtype=np.int64)
-    position[np.asarray(order)] = np.arange(len(order))
-    lengths = np.zeros(n, dtype=np.int64)
-    present = position >= 0
-    lengths[present] = np.diff(stacked.indptr)[position[present]]
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    perm = stacked[position[present]]
-    out = sp.csr_matrix((perm.data, perm.indices, indptr), shape=(n, vocab), dtype=np.float32)
     out.sort_indices()
     return out

@@ -57,6 +57,8 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
         negatives=1,
         negatives_from="bm25",
         max_queries=args.max_queries,
+        dev_queries=args.dev_queries,
+        eval_every=args.eval_every,
         doc_regularizer="none",
         flops_d_lambda=args.flops_lambda,
         flops_d_warmup=max(1, args.steps // 3),
@@ -162,6 +164,8 @@ def main() -> None:
     parser.add_argument("--pseudo-max-docs", type=int, default=1000)
     parser.add_argument("--l0-threshold", type=int, default=150)
     parser.add_argument("--max-queries", type=int, default=0, help="0: every train query")
+    parser.add_argument("--dev-queries", type=int, default=50, help="held out of train")
+    parser.add_argument("--eval-every", type=int, default=500, help="dev nDCG@10 every N steps")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--rows", default="a,b,c,d,e,f")
