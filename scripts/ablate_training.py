@@ -58,6 +58,8 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
         negatives_from="bm25",
         max_queries=args.max_queries,
         dev_queries=args.dev_queries,
+        dev_mode=args.dev_mode,
+        dev_doc_max_length=args.dev_doc_max_length,
         eval_every=args.eval_every,
         doc_regularizer="none",
         flops_d_lambda=args.flops_lambda,
@@ -100,7 +102,8 @@ def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
     start = time.perf_counter()
     result = train(TrainConfig(**fields))
     record = {
-        "train_seconds": round(result.seconds, 1),
+        "train_seconds": round(result.seconds - result.dev_seconds, 1),
+        "dev_seconds": round(result.dev_seconds, 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "steps": result.steps,
         "learn_idf": fields.get("learn_idf", False),
@@ -166,6 +169,13 @@ def main() -> None:
     parser.add_argument("--max-queries", type=int, default=0, help="0: every train query")
     parser.add_argument("--dev-queries", type=int, default=50, help="held out of train")
     parser.add_argument("--eval-every", type=int, default=500, help="dev nDCG@10 every N steps")
+    parser.add_argument("--dev-mode", choices=["corpus", "pool"], default="corpus")
+    parser.add_argument(
+        "--dev-doc-max-length",
+        type=int,
+        default=256,
+        help="dev documents' length: 256, as the test evaluation encodes (encoders' default)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--rows", default="a,b,c,d,e,f")

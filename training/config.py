@@ -18,6 +18,7 @@ DOC_REGULARIZERS = ("none", "flops", "idf-flops")
 NEGATIVE_SOURCES = ("bm25", "index", "data")
 PSEUDO_KINDS = ("title", "sentence", "span")
 NORMALISATIONS = ("minmax", "zscore")
+DEV_MODES = ("corpus", "pool")
 
 
 @dataclass
@@ -38,6 +39,8 @@ class TrainConfig:
     negatives_model: str = "splade-tiny"  # encoder of the "index" miner
     negatives_depth: int = 30  # negatives are drawn from this many top hits
     dev_queries: int = 0  # held out of the training queries for periodic evaluation
+    dev_mode: str = "corpus"  # corpus: search the source's whole corpus | pool: re-rank pools
+    dev_doc_max_length: int | None = None  # dev documents' length (None: doc_max_length)
     max_queries: int = 0  # keep at most this many training queries per source (0: all)
     # Student
     student: str = "inference-free"  # or "siamese"
@@ -168,6 +171,7 @@ def _problems(c: TrainConfig):  # a flat list of independent checks
         "pseudo_query_kind": PSEUDO_KINDS,
         "teacher_norm": NORMALISATIONS,
         "device": ("auto", "cpu", "cuda"),
+        "dev_mode": DEV_MODES,
     }
     for name, allowed in choices.items():
         if getattr(c, name) not in allowed:
@@ -187,6 +191,8 @@ def _problems(c: TrainConfig):  # a flat list of independent checks
     ]:
         if getattr(c, name) < 0:
             yield f"{name} must not be negative"
+    if c.dev_doc_max_length is not None and c.dev_doc_max_length < 1:
+        yield "dev_doc_max_length must be at least 1 (or null: doc_max_length)"
     if c.lr <= 0 or c.temperature <= 0 or c.score_scale <= 0:
         yield "lr, temperature and score_scale must be positive"
     if c.train_data is None and not c.pseudo_queries_from:

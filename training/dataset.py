@@ -1,5 +1,5 @@
 """The arrays a training run iterates: one example per (query, positive) with its hard
-negatives, and the dev pools scored during training."""
+negatives, and the dev set evaluated during training."""
 
 from __future__ import annotations
 
@@ -100,17 +100,27 @@ def build_training_set(parts: list[tuple[Labelled, dict[str, list[str]]]]) -> Tr
 
 @dataclass
 class DevSet:
-    """Held-out training queries, each re-ranking a pool of its positives and its mined
-    candidates; nDCG@10 over the pools tracks progress without encoding the corpus."""
+    """Held-out training queries (never a test split) and what they are ranked over: the
+    whole corpus of their source (dev_mode "corpus", as search will) or a small pool of
+    each query's positives and mined candidates (dev_mode "pool", cheap but lenient)."""
 
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
     pools: dict[str, list[str]]
-    docs: dict[str, str]
+    docs: dict[str, str]  # the pools' documents
+    corpus_ids: list[str]  # every document of the source's corpus
+    corpus_texts: list[str]
 
 
 def build_dev_set(data: Labelled, ranked: dict[str, list[str]]) -> DevSet:
     texts = dict(zip(data.doc_ids, data.doc_texts, strict=True))
     pools = {q: sorted(data.qrels[q]) + ranked.get(q, []) for q in data.queries}
     needed = {d for pool in pools.values() for d in pool}
-    return DevSet(dict(data.queries), data.qrels, pools, {d: texts[d] for d in needed})
+    return DevSet(
+        dict(data.queries),
+        data.qrels,
+        pools,
+        {d: texts[d] for d in needed},
+        list(data.doc_ids),
+        list(data.doc_texts),
+    )

@@ -1,5 +1,13 @@
-"""Periodic evaluation on held-out training queries (never a test split): each dev query
-re-ranks its pool (its positives and mined candidates) with the current student."""
+"""Evaluation during training on held-out training queries (never a test split).
+
+dev_mode "corpus" (the default) does what search does: the student, in eval mode,
+encodes every document of the source's corpus, each dev query is encoded by the
+student's query side, and the exact top `CORPUS_DEPTH` by sparse dot product are scored
+with ir-measures. dev_mode "pool" re-ranks each query's positives and mined candidates
+(~30 documents): cheap, but a student can improve there while full retrieval gets worse.
+
+Evaluation consumes no random numbers (eval mode, no dropout), so resumes stay exact.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,92 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from encoders.batching import encode_sparse
 from eval.metrics import compute_metrics
 
+from .config import DEV_MODES
 from .dataset import DevSet
 
-DEV_MEASURES = ("nDCG@10", "RR@10")
+POOL_MEASURES = ("nDCG@10", "RR@10")
+CORPUS_MEASURES = ("nDCG@10", "RR@10", "R@100")
+CORPUS_DEPTH = 100
+TOKENS_PER_BATCH = 8192  # as encoders/splade.py: length-sorted, padded-token budget
+
+
+def evaluate_dev(
+    student, dev: DevSet, query_max_length: int, doc_max_length: int, mode: str = "corpus"
+) -> dict[str, float]:
+    """The dev metrics of the student: nDCG@10, RR@10 (and R@100 in corpus mode)."""
+    run = dev_run(student, dev, query_max_length, doc_max_length, mode)
+    return compute_metrics(dev.qrels, run, CORPUS_MEASURES if mode == "corpus" else POOL_MEASURES)
+
+
+def dev_run(
+    student, dev: DevSet, query_max_length: int, doc_max_length: int, mode: str = "corpus"
+) -> dict[str, dict[str, float]]:
+    """qid -> {doc id: score}: the student's ranking of the corpus, or of each pool."""
+    if mode not in DEV_MODES:
+        raise ValueError(f"dev mode must be one of {', '.join(DEV_MODES)}, not {mode!r}")
+    was_training = student.training
+    student.eval()  # no dropout; eval consumes no random numbers, so resumes stay exact
+    try:
+        with torch.no_grad():
+            qids = sorted(dev.queries)
+            texts = [dev.queries[q] for q in qids]
+            queries = _encode(student.encode_queries, texts, query_max_length)
+            if mode == "pool":
+                return _pool_run(student, dev, qids, queries, doc_max_length)
+            docs = encode_corpus(student, dev.corpus_texts, doc_max_length)
+            return top_k_run(queries, docs, qids, dev.corpus_ids, CORPUS_DEPTH)
+    finally:
+        student.train(was_training)
+
+
+def encode_corpus(student, texts: list[str], max_length: int) -> sp.csr_matrix:
+    """The student's document vectors, batched as encoders/splade.py batches for an index
+    (length-sorted, token budget; a text of special tokens only is an empty row)."""
+    forward = student.doc  # both students encode documents with their SpladeForward
+
+    def batch(id_lists: list[list[int]], stats) -> sp.csr_matrix:
+        padded = forward.tokenizer.pad({"input_ids": id_lists}, return_tensors="pt")
+        weights = forward.encode_ids(padded["input_ids"], padded["attention_mask"])
+        return sp.csr_matrix(weights.float().cpu().numpy())
+
+    docs, _ = encode_sparse(
+        forward.tokenizer, texts, max_length, TOKENS_PER_BATCH, batch, forward.vocab_size
+    )
+    return docs
+
+
+def top_k_run(
+    queries: sp.csr_matrix, docs: sp.csr_matrix, qids: list[str], doc_ids: list[str], k: int
+) -> dict[str, dict[str, float]]:
+    """Exact top k of each query by sparse dot product (documents scoring 0 match no
+    query term and are not retrieved); ties go to the lower document row."""
+    scores = (queries @ docs.T).tocsr()
+    scores.eliminate_zeros()
+    run = {}
+    for i, qid in enumerate(qids):
+        lo, hi = scores.indptr[i], scores.indptr[i + 1]
+        values, rows = scores.data[lo:hi], scores.indices[lo:hi]
+        if len(values) > k:  # only what can make the top k (ties at the k-th included)
+            keep = values >= np.partition(values, len(values) - k)[len(values) - k]
+            values, rows = values[keep], rows[keep]
+        order = np.lexsort((rows, -values))[:k]
+        run[qid] = {doc_ids[rows[j]]: float(values[j]) for j in order}
+    return run
+
+
+def _pool_run(student, dev: DevSet, qids, queries: sp.csr_matrix, doc_max_length: int) -> dict:
+    doc_ids = sorted(dev.docs)
+    row = {d: i for i, d in enumerate(doc_ids)}
+    docs = _encode(student.encode_documents, [dev.docs[d] for d in doc_ids], doc_max_length)
+    run = {}
+    for i, qid in enumerate(qids):
+        pool = dev.pools[qid]
+        scores = np.asarray((docs[[row[d] for d in pool]] @ queries[i].T).todense()).ravel()
+        run[qid] = {d: float(s) for d, s in zip(pool, scores, strict=True)}
+    return run
 
 
 def _encode(encode, texts: list[str], max_length: int, chunk: int = 32) -> sp.csr_matrix:
@@ -21,24 +110,3 @@ def _encode(encode, texts: list[str], max_length: int, chunk: int = 32) -> sp.cs
         for i in range(0, len(texts), chunk)
     ]
     return sp.vstack(rows, format="csr") if rows else sp.csr_matrix((0, 1))
-
-
-@torch.no_grad()
-def evaluate_dev(student, dev: DevSet, query_max_length: int, doc_max_length: int) -> dict:
-    """nDCG@10 and RR@10 (ir-measures) of the student's ranking of each dev pool."""
-    was_training = student.training
-    student.eval()  # no dropout; eval consumes no random numbers, so resumes stay exact
-    try:
-        doc_ids = sorted(dev.docs)
-        row = {d: i for i, d in enumerate(doc_ids)}
-        docs = _encode(student.encode_documents, [dev.docs[d] for d in doc_ids], doc_max_length)
-        qids = sorted(dev.queries)
-        queries = _encode(student.encode_queries, [dev.queries[q] for q in qids], query_max_length)
-        run = {}
-        for i, qid in enumerate(qids):
-            pool = dev.pools[qid]
-            scores = np.asarray((docs[[row[d] for d in pool]] @ queries[i].T).todense()).ravel()
-            run[qid] = {d: float(s) for d, s in zip(pool, scores, strict=True)}
-        return compute_metrics(dev.qrels, run, DEV_MEASURES)
-    finally:
-        student.train(was_training)

@@ -58,8 +58,12 @@ class SpladeForward(nn.Module):
             padding=True,
             return_tensors="pt",
         )
-        ids = batch["input_ids"].to(self.device)
-        mask = batch["attention_mask"].to(self.device)
+        return self.encode_ids(batch["input_ids"], batch["attention_mask"])
+
+    def encode_ids(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """The forward pass from padded token ids and their attention mask."""
+        ids = ids.to(self.device)
+        mask = mask.to(self.device)
         if self.pruned_head:
             weights = self._pruned_max(ids, mask)
             return threshold_activations(weights, self.activation_threshold)

@@ -43,9 +43,10 @@ LOG_FILE = "log.jsonl"
 class TrainResult:
     output: Path
     steps: int
-    seconds: float
+    seconds: float  # the whole loop, dev evaluations included
     history: list[dict] = field(default_factory=list)  # one entry per step of this run
     dev: list[dict] = field(default_factory=list)
+    dev_seconds: float = 0.0  # of `seconds`, spent in dev evaluation
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -149,6 +150,8 @@ class _Loop:
         began = time.perf_counter()
         bar = tqdm(total=c.steps, initial=start, desc="training", disable=not c.show_progress)
         with bar, open(self.output / LOG_FILE, "a", encoding="utf-8") as log:
+            if c.dev_queries and start == 0:
+                self.evaluate(0, log)  # the starting point
             for step in range(start + 1, c.steps + 1):
                 record = self.step(step)
                 self.result.history.append(record)
@@ -246,13 +249,20 @@ class _Loop:
         return torch.as_tensor(np.stack(rows))
 
     def evaluate(self, step: int, log) -> None:
-        dev = self.data.dev
-        metrics = evaluate_dev(self.student, dev, self.c.query_max_length, self.c.doc_max_length)
+        c = self.c
+        began = time.perf_counter()
+        doc_length = c.dev_doc_max_length or c.doc_max_length
+        metrics = evaluate_dev(
+            self.student, self.data.dev, c.query_max_length, doc_length, c.dev_mode
+        )
+        seconds = round(time.perf_counter() - began, 2)
+        self.result.dev_seconds += seconds
         entry = {"step": step, **metrics}
         self.result.dev.append(entry)
-        log.write(json.dumps({"dev": entry}) + "\n")
+        log.write(json.dumps({"dev": {**entry, "mode": c.dev_mode, "seconds": seconds}}) + "\n")
         log.flush()
-        tqdm.write(f"step {step}: dev " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        tqdm.write(f"step {step}: dev ({c.dev_mode}, {seconds:.0f} s) {shown}")
 
     def save_checkpoint(self, step: int) -> None:
         folder = self.output / "checkpoints" / ckpt.checkpoint_name(step)
@@ -273,6 +283,7 @@ class _Loop:
             "data_fingerprint": self.data.train.fingerprint(),
             "examples": len(self.data.train),
             "seconds_this_run": round(self.result.seconds, 2),
+            "dev_seconds_this_run": round(self.result.dev_seconds, 2),
             "last": self.result.history[-1] if self.result.history else None,
             "dev": self.result.dev[-1] if self.result.dev else None,
         }

@@ -58,6 +58,8 @@ def test_unknown_field_and_wrong_types(tmp_path):
         ({"student": "siamese", "doc_regularizer": "idf-flops"}, "inference-free students only"),
         ({"infonce_weight": 0.0}, "no ranking loss"),
         ({"steps": 0}, "steps must be at least 1"),
+        ({"dev_mode": "pools"}, "dev_mode must be one of corpus, pool, not 'pools'"),
+        ({"dev_doc_max_length": 0}, "dev_doc_max_length must be at least 1"),
     ],
 )
 def test_inconsistent_configs(changes, fragment):
