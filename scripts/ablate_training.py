@@ -97,7 +97,9 @@ def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
     done = output / "training_config.json"
     if args.reuse and done.is_file():
         saved = json.loads(done.read_text())["config"]
-        if {**saved, "show_progress": False} == {**fields, "show_progress": False}:
+        # The saved config is complete; the row sets only some fields (the rest default).
+        asked = {k: v for k, v in fields.items() if k not in ("show_progress", "overwrite")}
+        if all(saved.get(k) == v for k, v in asked.items()):
             return str(output), json.loads((args.out / f"row-{row}.json").read_text())
     start = time.perf_counter()
     result = train(TrainConfig(**fields))
