@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .inverted_index import InvertedIndex
+from .inverted_index import DEFAULT_COMPRESSION, InvertedIndex
 from .manifest import EncoderInfo
 
 
@@ -14,8 +14,10 @@ def build_index(
     encoder,
     impact_dtype: str = "uint8",
     show_progress: bool = True,
+    compression: str = DEFAULT_COMPRESSION,
 ) -> InvertedIndex:
-    """Encode a corpus with `encoder` and build its index (fitting IDF when inference-free)."""
+    """Encode a corpus with `encoder` and build its index (fitting IDF when inference-free);
+    `compression` "bitpack" (default) packs the doc ids, "none" keeps them plain int32."""
     idf = None
     if encoder.mode == "inference-free":
         idf = encoder.idf if encoder.idf is not None else encoder.fit_idf(texts)
@@ -26,7 +28,9 @@ def build_index(
         query_max_length=encoder.query_max_length,
         doc_max_length=encoder.doc_max_length,
     )
-    return InvertedIndex.from_matrix(docs, list(docids), info, impact_dtype, idf=idf)
+    return InvertedIndex.from_matrix(
+        docs, list(docids), info, impact_dtype, idf=idf, compression=compression
+    )
 
 
-__all__ = ["EncoderInfo", "InvertedIndex", "build_index"]
+__all__ = ["DEFAULT_COMPRESSION", "EncoderInfo", "InvertedIndex", "build_index"]

@@ -26,7 +26,7 @@ def integer_documents(index: InvertedIndex) -> tuple[sp.csr_matrix, float]:
         impacts, extra = quantize(np.asarray(impacts) * scale, "uint8")
         scale = extra
     csc = sp.csc_matrix(
-        (np.asarray(impacts).astype(np.int32), index.doc_ids, index.indptr),
+        (np.asarray(impacts).astype(np.int32), index.all_doc_ids(), index.indptr),
         shape=(index.n_docs, index.vocab_size),
     )
     csc.eliminate_zeros()

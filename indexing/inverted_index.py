@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,15 @@ from encoders.registry import sha256_file
 from spire.errors import SpireError
 
 from .atomic import atomic_folder
-from .manifest import EncoderInfo, Manifest, now_iso
+from .manifest import (
+    COMPRESSIONS,
+    FORMAT_VERSION,
+    FORMAT_VERSION_COMPRESSED,
+    EncoderInfo,
+    Manifest,
+    now_iso,
+)
+from .postings_codec import PackedDocIds
 from .quantize import quantize
 
 ARRAYS = {
@@ -21,8 +30,25 @@ ARRAYS = {
     "doc_ids": "postings/doc_ids.npy",
     "impacts": "postings/impacts.npy",
 }
+# compression="bitpack": the doc ids as PackedDocIds' stored arrays instead of doc_ids.npy.
+PACKED_ARRAYS = {
+    "indptr": "postings/indptr.npy",
+    "impacts": "postings/impacts.npy",
+    "first": "postings/block_first.npy",
+    "width": "postings/block_width.npy",
+    "words": "postings/doc_words.npy",
+}
 IDF_FILE = "idf.npy"
 DOCIDS_FILE = "docids.json"
+# Packed doc ids are the default: 2.0 bytes a posting on disk instead of 5.2, below
+# Lucene's 2.2, for a search cost within the noise of the uncompressed kernels
+# (docs/benchmarks.md, "Compressed postings").
+DEFAULT_COMPRESSION = "bitpack"
+
+
+def postings_files(compression: str) -> dict[str, str]:
+    """attribute -> relative path of the postings arrays of an index so compressed."""
+    return PACKED_ARRAYS if compression == "bitpack" else ARRAYS
 
 
 @dataclass
@@ -33,12 +59,15 @@ class InvertedIndex:
     """
 
     indptr: np.ndarray  # int64, vocab_size + 1
-    doc_ids: np.ndarray  # int32, internal document numbers, ascending within a term
+    doc_ids: np.ndarray | None  # int32, internal document numbers, ascending within a term
     impacts: np.ndarray  # float32, uint16 or uint8
     scale: float
     docids: list[str]  # external ids, by internal number
     encoder: EncoderInfo
     idf: np.ndarray | None = None  # query-side IDF of an inference-free index
+    # compression="bitpack": the doc ids, packed, and doc_ids is None. The kernels read
+    # them packed; anything else asks all_doc_ids() or term_doc_ids().
+    packed: PackedDocIds | None = None
 
     @classmethod
     def from_matrix(
@@ -48,6 +77,7 @@ class InvertedIndex:
         encoder: EncoderInfo,
         impact_dtype: str = "uint8",
         idf: np.ndarray | None = None,
+        compression: str = DEFAULT_COMPRESSION,
     ) -> InvertedIndex:
         if docs.shape[0] != len(docids):
             raise ValueError(f"{docs.shape[0]} document vectors but {len(docids)} ids")
@@ -57,7 +87,7 @@ class InvertedIndex:
         postings = sp.csc_matrix((impacts, csc.indices, csc.indptr), shape=csc.shape)
         # Weights that round to zero would cost postings and add nothing to any score.
         postings.eliminate_zeros()
-        return cls(
+        index = cls(
             indptr=postings.indptr.astype(np.int64),
             doc_ids=postings.indices.astype(np.int32),
             impacts=postings.data,
@@ -66,6 +96,36 @@ class InvertedIndex:
             encoder=encoder,
             idf=None if idf is None else np.asarray(idf, dtype=np.float32),
         )
+        return index.with_compression(compression)
+
+    def with_compression(self, compression: str) -> InvertedIndex:
+        """The same postings with doc ids stored as `compression` ("none", "bitpack")."""
+        if compression not in COMPRESSIONS:
+            raise ValueError(
+                f"unknown compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}"
+            )
+        if compression == self.compression:
+            return dataclasses.replace(self)
+        if compression == "none":
+            return dataclasses.replace(self, doc_ids=self.all_doc_ids(), packed=None)
+        packed = PackedDocIds.encode(self.indptr, self.doc_ids)
+        return dataclasses.replace(self, doc_ids=None, packed=packed)
+
+    @property
+    def compression(self) -> str:
+        return "none" if self.packed is None else "bitpack"
+
+    def all_doc_ids(self) -> np.ndarray:
+        """Every posting's doc number (decoded, O(postings) memory, when packed)."""
+        if self.packed is None:
+            return self.doc_ids
+        return self.packed.decode(self.indptr)
+
+    def term_doc_ids(self, t: int) -> np.ndarray:
+        """The doc numbers of term t's postings, ascending."""
+        if self.packed is None:
+            return self.doc_ids[self.indptr[t] : self.indptr[t + 1]]
+        return self.packed.decode_term(self.indptr, t)
 
     @property
     def vocab_size(self) -> int:
@@ -84,7 +144,9 @@ class InvertedIndex:
         return np.dtype(self.impacts.dtype).name
 
     def nbytes(self) -> int:
-        return int(self.indptr.nbytes + self.doc_ids.nbytes + self.impacts.nbytes)
+        """Bytes of the arrays search reads (for a packed index, its derived layout too)."""
+        ids = self.doc_ids.nbytes if self.packed is None else self.packed.nbytes()
+        return int(self.indptr.nbytes + ids + self.impacts.nbytes)
 
     def postings_per_doc(self) -> float:
         return self.n_postings / max(self.n_docs, 1)
@@ -92,7 +154,7 @@ class InvertedIndex:
     def to_matrix(self) -> sp.csr_matrix:
         """The (n_docs, vocab) matrix of dequantised weights, for brute force and export."""
         csc = sp.csc_matrix(
-            (self.impacts.astype(np.float32) * self.scale, self.doc_ids, self.indptr),
+            (self.impacts.astype(np.float32) * self.scale, self.all_doc_ids(), self.indptr),
             shape=(self.n_docs, self.vocab_size),
         )
         return csc.tocsr()
@@ -103,10 +165,8 @@ class InvertedIndex:
         try:
             with atomic_folder(folder, overwrite=overwrite) as tmp:
                 (tmp / "postings").mkdir()
-                for attr, rel in ARRAYS.items():
-                    np.save(
-                        tmp / rel, np.ascontiguousarray(getattr(self, attr)), allow_pickle=False
-                    )
+                for rel, array in self._stored_arrays().items():
+                    np.save(tmp / rel, np.ascontiguousarray(array), allow_pickle=False)
                 if self.idf is not None:
                     np.save(tmp / IDF_FILE, self.idf, allow_pickle=False)
                 (tmp / DOCIDS_FILE).write_text(json.dumps(self.docids), encoding="utf-8")
@@ -114,6 +174,16 @@ class InvertedIndex:
         except FileExistsError:
             raise SpireError(f"{folder} already exists; pass overwrite to replace it") from None
         return folder
+
+    def _stored_arrays(self) -> dict[str, np.ndarray]:
+        if self.packed is None:
+            return {rel: getattr(self, attr) for attr, rel in ARRAYS.items()}
+        indptr = self.indptr
+        if self.n_postings < 2**32:  # 4 bytes a term instead of 8: a small index notices
+            indptr = indptr.astype(np.uint32)
+        arrays = {"indptr": indptr, "impacts": self.impacts}
+        arrays |= {attr: getattr(self.packed, attr) for attr in PackedDocIds.STORED}
+        return {PACKED_ARRAYS[attr]: array for attr, array in arrays.items()}
 
     def _manifest(self, folder: Path) -> Manifest:
         from spire import __version__
@@ -131,6 +201,8 @@ class InvertedIndex:
             impact_dtype=self.impact_dtype,
             scale=self.scale,
             files=files,
+            compression=self.compression,
+            format_version=FORMAT_VERSION if self.packed is None else FORMAT_VERSION_COMPRESSED,
             created_with=f"spire {__version__}",
             created_at=now_iso(),
         )
@@ -143,30 +215,48 @@ class InvertedIndex:
         and that doc numbers are in range: it reads every byte, so skip it only for a
         very large index that you trust.
         """
-        from .validate import (
-            check_doc_ids,
-            check_files,
-            check_structure,
-            load_array,
-            load_docids,
-        )
+        from .validate import check_files, load_array
 
         folder = Path(folder)
         manifest = Manifest.read(folder)
-        required = [*ARRAYS.values(), DOCIDS_FILE]
+        required = [*postings_files(manifest.compression).values(), DOCIDS_FILE]
         if manifest.encoder.mode == "inference-free":
             required.append(IDF_FILE)
         check_files(folder, manifest.files, verify, required)
-        arrays = {attr: load_array(folder / rel, mmap) for attr, rel in ARRAYS.items()}
         idf = load_array(folder / IDF_FILE, mmap=False) if (folder / IDF_FILE).exists() else None
+        return cls.open_checked(folder, manifest, idf, mmap, verify)
+
+    @classmethod
+    def open_checked(
+        cls, folder: Path, manifest: Manifest, idf: np.ndarray | None, mmap: bool, verify: bool
+    ) -> InvertedIndex:
+        """Read the postings and ids of a folder whose files were already checked against
+        `manifest` (here, or by a segmented index's own manifest), then check that they
+        fit together; `verify` also checks every doc number."""
+        from .validate import (
+            check_doc_ids,
+            check_layout,
+            check_structure,
+            load_docids,
+            load_postings,
+        )
+
+        arrays = load_postings(folder, postings_files(manifest.compression), mmap)
+        stored = [arrays.pop(attr) for attr in PackedDocIds.STORED if attr in arrays]
+        if stored:  # the kernels want one indptr type; this copy is O(vocab)
+            arrays["indptr"] = np.asarray(arrays["indptr"], dtype=np.int64)
         index = cls(
             scale=float(manifest.scale),
             docids=load_docids(folder / DOCIDS_FILE),
             encoder=manifest.encoder,
             idf=idf,
+            doc_ids=arrays.pop("doc_ids", None),
             **arrays,
         )
         check_structure(folder, index, manifest)
+        if stored:  # indptr is known sound now: derive the block layout from it
+            index.packed = PackedDocIds.from_stored(index.indptr, *stored)
+            check_layout(folder, index.packed)
         if verify:
             check_doc_ids(folder, index)
         return index

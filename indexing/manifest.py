@@ -10,8 +10,13 @@ from pathlib import Path
 from spire.errors import SpireError
 
 FORMAT_NAME = "spire-index"
+# Version 2 adds `compression`. An uncompressed index is still written as version 1, so
+# that a spire which reads only version 1 opens it; a compressed one is version 2, so
+# that such a spire refuses it with a clear message rather than a missing-file error.
 FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION_COMPRESSED = 2
+SUPPORTED_VERSIONS = (1, 2)
+COMPRESSIONS = ("none", "bitpack")  # how doc ids are stored; see indexing/postings_codec.py
 
 
 @dataclass
@@ -31,13 +36,17 @@ class Manifest:
     impact_dtype: str
     scale: float
     files: dict[str, dict] = field(default_factory=dict)  # relative path -> {bytes, sha256}
+    compression: str = "none"  # absent from version 1 manifests, which are all "none"
     format: str = FORMAT_NAME
     format_version: int = FORMAT_VERSION
     created_with: str = ""
     created_at: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        raw = asdict(self)
+        if self.compression == "none":
+            del raw["compression"]  # a version 1 manifest, as older spire knows it
+        return json.dumps(raw, indent=2, sort_keys=True)
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
@@ -81,6 +90,10 @@ class Manifest:
                 return f"{name} must be a non-negative integer"
         if not isinstance(self.scale, int | float) or not self.scale > 0:
             return "scale must be a positive number"
+        if self.compression not in COMPRESSIONS:
+            return f"compression must be one of {', '.join(COMPRESSIONS)}"
+        if self.compression != "none" and self.format_version < FORMAT_VERSION_COMPRESSED:
+            return f"compression needs format version {FORMAT_VERSION_COMPRESSED}"
         if not isinstance(self.files, dict):
             return "files must be an object"
         for rel, meta in self.files.items():

@@ -47,12 +47,14 @@ def _keep_largest(indptr, values, limit, keep):  # pragma: no cover - jitted
 
 
 def _with_postings(index: InvertedIndex, keep: np.ndarray) -> InvertedIndex:
+    """The kept postings, stored as compactly as the input (packed stays packed)."""
     kept_before = np.zeros(keep.size + 1, dtype=np.int64)
     np.cumsum(keep, out=kept_before[1:])
-    return dataclasses.replace(
-        index, indptr=kept_before[np.asarray(index.indptr)],
-        doc_ids=np.asarray(index.doc_ids)[keep], impacts=np.asarray(index.impacts)[keep],
+    pruned = dataclasses.replace(
+        index, indptr=kept_before[np.asarray(index.indptr)], packed=None,
+        doc_ids=np.asarray(index.all_doc_ids())[keep], impacts=np.asarray(index.impacts)[keep],
     )  # fmt: skip
+    return pruned.with_compression(index.compression)
 
 
 def prune_postings(index: InvertedIndex, max_postings: int) -> InvertedIndex:
@@ -75,7 +77,7 @@ def prune_documents(index: InvertedIndex, terms_per_doc: int) -> InvertedIndex:
     # Number the postings, go document-major to choose, and map the choice back.
     order = np.arange(index.n_postings, dtype=np.int64)
     csc = sp.csc_matrix(
-        (order, np.asarray(index.doc_ids), np.asarray(index.indptr)),
+        (order, np.asarray(index.all_doc_ids()), np.asarray(index.indptr)),
         shape=(index.n_docs, index.vocab_size),
     )
     csr = csc.tocsr()

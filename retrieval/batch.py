@@ -18,10 +18,13 @@ import scipy.sparse as sp
 from numba import njit
 
 from indexing.blocks import DEFAULT_SHIFT, BlockMax
+from indexing.postings_codec import BLOCK
 from indexing.static_pruning import prune_postings
 
 from .blockmax import blockmax_query
-from .kernels import WINDOW_SHIFT, heap_drain, heaviest, prepare_query, rescore, taat_query
+from .kernels import WINDOW_SHIFT, heap_drain, heaviest, prepare_query, rescore
+from .packed_kernels import rescore_packed
+from .taat import taat_query
 
 TAAT, BLOCKMAX = 0, 1
 ALGORITHMS = {"taat": TAAT, "blockmax": BLOCKMAX}
@@ -44,6 +47,8 @@ class Workspace:
         self.q = np.zeros((2, width), dtype=np.int64)  # full and pruned query terms
         self.w = np.zeros((2, width), dtype=np.float32)
         self.cursors = np.zeros((2, width), dtype=np.int64)
+        self.buf = np.zeros(BLOCK, dtype=np.int32)  # a decoded block of packed doc ids
+        self.sums = np.zeros(heap, dtype=np.float32)  # candidates' scores, packed rescoring
 
     def fits(self, n_blocks: int, heap: int, width: int) -> bool:
         return (
@@ -62,27 +67,35 @@ class Knobs:
     block_factor: float = 1.0  # block-max skips a block when factor * bound < theta
 
 
+def _packed_arrays(index) -> tuple | None:
+    """What the packed kernels read of an index's doc ids; None when not packed."""
+    p = index.packed
+    return None if p is None else (p.term_blocks, p.offset, p.width, p.first, p.words)
+
+
 @njit(cache=True, nogil=True)
 def _top(
-    terms, weights, indptr, doc_ids, impacts, n_docs, algo, bm, k, factor, ws, window_shift
-):  # pragma: no cover - jitted
-    acc, ub, state, touched, bs, bd, hs, hd, cursors = ws
+    terms, weights, indptr, doc_ids, impacts, packed, n_docs, algo, bm, k, factor, ws,
+    window_shift,
+):  # pragma: no cover - jitted  # fmt: skip
+    # `packed is None` is decided when numba compiles: one specialisation per format.
+    acc, ub, state, touched, bs, bd, hs, hd, cursors, buf, sums = ws
     if algo == BLOCKMAX:
-        bm_indptr, bm_block, bm_max, bm_start, shift = bm
+        bm_indptr, bm_first, bm_max, bm_start, shift = bm
         return blockmax_query(
-            terms, weights, doc_ids, impacts, bm_indptr, bm_block, bm_max, bm_start, shift,
-            n_docs, k, factor, FIRST_ROUND, acc, ub, state, touched, hs, hd, bs, bd,
+            terms, weights, indptr, doc_ids, impacts, packed, bm_indptr, bm_first, bm_max,
+            bm_start, shift, n_docs, k, factor, FIRST_ROUND, acc, ub, state, touched, hs, hd,
+            bs, bd,
         )  # fmt: skip
-    return taat_query(
-        terms, weights, indptr, doc_ids, impacts, n_docs, k, acc, hs, hd, cursors, window_shift
-    )
+    return taat_query(terms, weights, indptr, doc_ids, impacts, packed, n_docs, k, acc, hs, hd,
+                      cursors, buf, window_shift)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _search_slice(
-    queries, first, last, vocab_size, postings, phase1, n_docs, bm, k, algorithm,
-    max_terms, n_rescore, factor, ws, q, w, cands, cursors, out_docs, out_scores, out_n,
-    window_shift,
+    queries, first, last, vocab_size, postings, packed, phase1, p_packed, n_docs, bm, k,
+    algorithm, max_terms, n_rescore, factor, ws, q, w, cands, cursors, out_docs, out_scores,
+    out_n, window_shift,
 ):  # pragma: no cover - jitted  # fmt: skip
     indptr, doc_ids, impacts = postings
     p_indptr, p_doc_ids, p_impacts, pruned = phase1
@@ -97,14 +110,18 @@ def _search_slice(
         algo = TAAT if negative else algorithm  # a negative weight breaks the bounds
         size = 0
         if m > 0:
-            size = _top(q[1, :m], w[1, :m], p_indptr, p_doc_ids, p_impacts, n_docs, algo,
-                        bm, cap, factor, ws, window_shift)  # fmt: skip
+            size = _top(q[1, :m], w[1, :m], p_indptr, p_doc_ids, p_impacts, p_packed, n_docs,
+                        algo, bm, cap, factor, ws, window_shift)  # fmt: skip
         if two_phase and size > 0:
             for i in range(size):
                 cands[i] = hd[i]
             chosen = np.sort(cands[:size])
-            size = rescore(q[0, :n], w[0, :n], indptr, doc_ids, impacts, chosen, k, cursors[0],
-                           hs, hd)  # fmt: skip
+            if packed is None:
+                size = rescore(q[0, :n], w[0, :n], indptr, doc_ids, impacts, chosen, k,
+                               cursors[0], hs, hd)  # fmt: skip
+            else:
+                size = rescore_packed(q[0, :n], w[0, :n], indptr, impacts, packed, chosen, k,
+                                      ws[10], ws[9], hs, hd)  # fmt: skip
         heap_drain(hs, hd, size, out_docs[row], out_scores[row])
         out_n[row] = size
 
@@ -161,7 +178,7 @@ class BatchSearch:
             raise ValueError("prune_postings works with the taat algorithm")
         if knobs.algorithm == "blockmax":
             bm = self.blocks
-            arrays = (bm.indptr, bm.block, bm.max_impact, bm.start, bm.shift)
+            arrays = (bm.indptr, bm.first_doc, bm.max_impact, bm.start, bm.shift)
         else:  # taat never reads block maxima: typed placeholders keep one compiled kernel
             bm = None
             arrays = (self.index.indptr[:1], np.zeros(0, np.int32), self.index.impacts[:0],
@@ -186,14 +203,23 @@ class BatchSearch:
     def _slice(self, q, first, last, k, heap, knobs, bm, ws, docs, scores, counts) -> None:
         idx = self.index
         first_index = self.pruned(knobs.prune_postings) if knobs.prune_postings else idx
-        phase1 = (first_index.indptr, first_index.doc_ids, first_index.impacts,
+        phase1 = (first_index.indptr, _doc_ids(first_index), first_index.impacts,
                   bool(knobs.prune_postings))  # fmt: skip
         work = (ws.acc, ws.ub, ws.state, ws.touched, ws.bs, ws.bd, ws.hs[:heap], ws.hd[:heap],
-                ws.cursors)  # fmt: skip
+                ws.cursors, ws.buf, ws.sums)  # fmt: skip
         rescore_n = min(knobs.rescore, idx.n_docs)
         _search_slice(
-            q, first, last, idx.vocab_size, (idx.indptr, idx.doc_ids, idx.impacts), phase1,
-            idx.n_docs, bm, k, ALGORITHMS[knobs.algorithm], knobs.query_terms, rescore_n,
+            q, first, last, idx.vocab_size, (idx.indptr, _doc_ids(idx), idx.impacts),
+            _packed_arrays(idx), phase1, _packed_arrays(first_index), idx.n_docs, bm, k,
+            ALGORITHMS[knobs.algorithm], knobs.query_terms, rescore_n,
             np.float32(knobs.block_factor), work, ws.q, ws.w, ws.cands, ws.cursors,
             docs, scores, counts, self.window_shift,
         )  # fmt: skip
+
+
+_NO_DOC_IDS = np.zeros(0, dtype=np.int32)
+
+
+def _doc_ids(index) -> np.ndarray:
+    """The plain doc ids, or a typed stand-in for a packed index (its kernels skip them)."""
+    return _NO_DOC_IDS if index.doc_ids is None else index.doc_ids

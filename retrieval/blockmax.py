@@ -18,21 +18,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernels import contribution, heap_push
+from .kernels import contribution, heap_push, offer_docs
+from .packed_kernels import score_runs_packed
 
 PENDING, CHOSEN = 1, 2  # block states during one query (0: not touched by the query)
 
 
 @njit(cache=True, nogil=True)
 def _upper_bounds(
-    terms, weights, bm_indptr, bm_block, bm_max, ub, state, touched
+    terms, weights, bm_indptr, bm_first, shift, bm_max, ub, state, touched
 ):  # pragma: no cover - jitted
     n = 0
     for i in range(terms.shape[0]):
         t = terms[i]
         w = weights[i]
         for j in range(bm_indptr[t], bm_indptr[t + 1]):
-            b = bm_block[j]
+            b = bm_first[j] >> shift
             if state[b] == 0:
                 state[b] = PENDING
                 ub[b] = 0
@@ -63,13 +64,13 @@ def _choose(ub, state, touched, n, theta, factor, chunk, bs, bd):  # pragma: no 
 
 @njit(cache=True, nogil=True)
 def _score_chosen(
-    terms, weights, doc_ids, impacts, bm_indptr, bm_block, bm_start, state, acc
+    terms, weights, doc_ids, impacts, bm_indptr, bm_first, shift, bm_start, state, acc
 ):  # pragma: no cover - jitted
     for i in range(terms.shape[0]):
         t = terms[i]
         w = weights[i]
         for j in range(bm_indptr[t], bm_indptr[t + 1]):
-            if state[bm_block[j]] == CHOSEN:
+            if state[bm_first[j] >> shift] == CHOSEN:
                 for p in range(bm_start[j], bm_start[j + 1]):
                     acc[doc_ids[p]] += contribution(w, impacts[p])
 
@@ -87,26 +88,22 @@ def _collect(
         ub[b] = -1  # scored: the next _choose drops it
         lo = b << shift
         hi = min(lo + (1 << shift), n_docs)
-        for d in range(lo, hi):
-            s = acc[d]
-            if s != 0:
-                acc[d] = 0
-                if s > 0 and (size < k or s >= hs[0]):
-                    size = heap_push(hs, hd, size, k, s, d)
+        size = offer_docs(acc, range(lo, hi), k, hs, hd, size)
     return size
 
 
 @njit(cache=True, nogil=True)
 def blockmax_query(
-    terms, weights, doc_ids, impacts, bm_indptr, bm_block, bm_max, bm_start, shift, n_docs,
-    k, factor, first_round, acc, ub, state, touched, hs, hd, bs, bd,
+    terms, weights, indptr, doc_ids, impacts, packed, bm_indptr, bm_first, bm_max, bm_start,
+    shift, n_docs, k, factor, first_round, acc, ub, state, touched, hs, hd, bs, bd,
 ):  # pragma: no cover - jitted  # fmt: skip
     """Top-k of one prepared query (non-negative weights); returns the heap size.
 
-    Work arrays: acc (n_docs, zero on entry and exit), ub, state (zero on entry and exit)
-    and touched (n_blocks each), hs/hd (k), bs/bd (the largest round).
+    `packed` is None, or the packed doc ids (retrieval/packed_kernels.py; then doc_ids is
+    unused). Work arrays: acc (n_docs, zero on entry and exit), ub, state (zero on entry
+    and exit) and touched (n_blocks each), hs/hd (k), bs/bd (the largest round).
     """
-    n = _upper_bounds(terms, weights, bm_indptr, bm_block, bm_max, ub, state, touched)
+    n = _upper_bounds(terms, weights, bm_indptr, bm_first, shift, bm_max, ub, state, touched)
     size = 0
     chunk = min(first_round, bs.shape[0])
     while n > 0:
@@ -114,7 +111,12 @@ def blockmax_query(
         n = _choose(ub, state, touched, n, theta, factor, chunk, bs, bd)
         if n == 0:
             break
-        _score_chosen(terms, weights, doc_ids, impacts, bm_indptr, bm_block, bm_start, state, acc)
+        if packed is None:
+            _score_chosen(terms, weights, doc_ids, impacts, bm_indptr, bm_first, shift,
+                          bm_start, state, acc)  # fmt: skip
+        else:
+            score_runs_packed(terms, weights, indptr, impacts, packed, bm_indptr, bm_first,
+                              shift, bm_start, state, CHOSEN, acc)  # fmt: skip
         size = _collect(touched, n, state, ub, shift, n_docs, acc, k, hs, hd, size)
         chunk = min(chunk * 4, bs.shape[0])
     return size

@@ -101,66 +101,48 @@ def contribution(w, impact):  # pragma: no cover - jitted
     return w * np.float32(impact)
 
 
-PARTITION_SHIFT = 18  # 2**18 docs: a 1 MiB float32 window, resident in a 2 MiB L2 cache
+@njit(cache=True, nogil=True)
+def add_window(t, w, indptr, doc_ids, impacts, lo, limit, acc):  # pragma: no cover - jitted
+    """Add term t's postings from lo on with doc < limit (see retrieval/taat.py); returns
+    where they stop."""
+    end = indptr[t + 1]
+    hi = end if lo == end or doc_ids[end - 1] < limit else _gallop(doc_ids, lo, end, limit)
+    for p in range(lo, hi):
+        acc[doc_ids[p]] += contribution(w, impacts[p])
+    return hi
 
 
 @njit(cache=True, nogil=True)
-def taat_query(
-    terms, weights, indptr, doc_ids, impacts, n_docs, k, acc, hs, hd, cursors, window_shift
-):  # pragma: no cover - jitted
-    """Exact top-k of one prepared query, term at a time; returns the heap size.
-
-    On a large corpus the documents are scored one window of 2**window_shift numbers
-    at a time: every term's postings in the window (contiguous, since postings are
-    sorted by document), then the window's candidates. The accumulator entries being
-    updated then stay in cache instead of spreading over all of n_docs. `acc` is all
-    zeros on entry and is left all zeros; `cursors` is (2, at least len(terms)).
-    """
+def revisit(terms, doc_ids, cursors, k, acc, hs, hd, size):  # pragma: no cover - jitted
+    """Offer the docs of the postings cursors[0, i]:cursors[1, i] of each term."""
     for i in range(terms.shape[0]):
-        cursors[0, i] = indptr[terms[i]]
-    size = 0
-    window = 1 << window_shift
-    for base in range(0, n_docs, window):
-        limit = min(base + window, n_docs)
-        size = _taat_window(terms, weights, indptr, doc_ids, impacts, base, limit, k, acc,
-                            hs, hd, cursors, size)  # fmt: skip
+        size = offer_docs(acc, doc_ids[cursors[0, i] : cursors[1, i]], k, hs, hd, size)
     return size
 
 
 @njit(cache=True, nogil=True)
-def _taat_window(
-    terms, weights, indptr, doc_ids, impacts, base, limit, k, acc, hs, hd, cursors, size
-):  # pragma: no cover - jitted
-    """Score documents base..limit-1; cursors[0] holds where each term's postings in the
-    window start, and is moved to where they stop (cursors[1] during the call)."""
-    total = 0
-    for i in range(terms.shape[0]):
-        w = weights[i]
-        lo = cursors[0, i]
-        end = indptr[terms[i] + 1]
-        hi = end if lo == end or doc_ids[end - 1] < limit else _gallop(doc_ids, lo, end, limit)
-        cursors[1, i] = hi
-        for p in range(lo, hi):
-            acc[doc_ids[p]] += contribution(w, impacts[p])
-        total += hi - lo
-    if total * 8 < limit - base:
-        # Few postings: revisit them; zeroing a doc on first sight takes it only once.
-        for i in range(terms.shape[0]):
-            for p in range(cursors[0, i], cursors[1, i]):
-                d = doc_ids[p]
-                s = acc[d]
-                if s != 0:
-                    acc[d] = 0
-                    if s > 0 and (size < k or s >= hs[0]):
-                        size = heap_push(hs, hd, size, k, s, d)
-    else:
-        for d in range(base, limit):
-            s = acc[d]
+def offer_docs(acc, docs, k, hs, hd, size):  # pragma: no cover - jitted
+    """Offer each doc of `docs` (an array or a range) to the heap, zeroing its score: a
+    doc met again is then skipped. Call it once per run of docs, never once per doc: a
+    call per doc, even inlined, kept numba's reference counting of the arrays in the
+    loop and made block-max 2.3x slower."""
+    for d in docs:
+        s = acc[d]
+        if s != 0:
+            acc[d] = 0
             if s > 0 and (size < k or s >= hs[0]):
                 size = heap_push(hs, hd, size, k, s, d)
-        acc[base:limit] = 0
-    for i in range(terms.shape[0]):
-        cursors[0, i] = cursors[1, i]
+    return size
+
+
+@njit(cache=True, nogil=True)
+def offer_window(acc, base, limit, k, hs, hd, size):  # pragma: no cover - jitted
+    """Offer every scored document of base..limit-1 to the heap and zero the window."""
+    for d in range(base, limit):
+        s = acc[d]
+        if s > 0 and (size < k or s >= hs[0]):
+            size = heap_push(hs, hd, size, k, s, d)
+    acc[base:limit] = 0
     return size
 
 
@@ -223,7 +205,7 @@ def rescore(
 
     Each term keeps a cursor that only moves forward, found by galloping, so a term
     costs about log(postings / candidates) per candidate. Sums run in query order like
-    taat_query, so a rescored document has exactly its exhaustive score."""
+    taat.taat_query, so a rescored document has exactly its exhaustive score."""
     for i in range(terms.shape[0]):
         cursors[i] = indptr[terms[i]]
     size = 0

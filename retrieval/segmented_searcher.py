@@ -194,10 +194,10 @@ class SegmentedSearcher:
         index = snap.segments[hit.segment].segment.index
         found = []
         for t, w in zip(np.asarray(terms).tolist(), np.asarray(weights).tolist(), strict=True):
-            lo, hi = int(index.indptr[t]), int(index.indptr[t + 1])
-            j = lo + int(np.searchsorted(index.doc_ids[lo:hi], hit.doc))
-            if j < hi and index.doc_ids[j] == hit.doc:
-                found.append((t, w, float(index.impacts[j]) * index.scale))
+            docs = index.term_doc_ids(t)  # decoded for this one term if packed
+            j = int(np.searchsorted(docs, hit.doc))
+            if j < docs.size and docs[j] == hit.doc:
+                found.append((t, w, float(index.impacts[index.indptr[t] + j]) * index.scale))
         tokens = self._tokens(snap, [t for t, _, _ in found])
         out = [Contribution(t, tok, w, dw) for (t, w, dw), tok in zip(found, tokens, strict=True)]
         return sorted(out, key=lambda c: (-c.score, c.term))

@@ -10,6 +10,9 @@ SciFact and MS MARCO subset (see scripts/bench_data.py). Every system sees our u
 impacts and the queries rounded to integers (weight * 100, as Lucene needs), so all
 compute the same dot products. Single thread throughout. Recall@10 is against our exact
 top 10 and tie-aware: a hit counts when its true score reaches the exact 10th score.
+spire rows search the default index (bit-packed doc ids); rows marked "plain doc ids"
+search the same postings uncompressed, for the cost of decoding. The exact taat rows
+also save their index and report its folder's size on disk.
 The anchors need `pip install -e '.[bench,lucene]'`.
 """
 
@@ -81,12 +84,17 @@ def measure(system, queries, k, n_latency) -> tuple[dict, list[np.ndarray]]:
         lat.append(1000 * (time.perf_counter() - start))
     row = dict(system=system.name, exact=system.exact, qps=qps,
                p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)),
-               size_mb=system.size_bytes / 2**20, build_s=system.build_s)  # fmt: skip
+               size_mb=system.size_bytes / 2**20, build_s=system.build_s,
+               disk_bytes=system.disk_bytes)  # fmt: skip
     return row, found
 
 
+PLAIN = " [plain doc ids]"  # the label suffix of rows over the uncompressed index
+
+
 def ours(n_docs: int) -> list[tuple[str, bool, dict]]:
-    """Our exact kernels, then approximate settings from mild to aggressive."""
+    """Our exact kernels, then approximate settings from mild to aggressive; then the
+    main ones again over plain doc ids, for the cost of decoding packed ones."""
     taat, bmax = {"algorithm": "taat"}, {"algorithm": "blockmax"}
     configs = [("spire exact (taat)", True, taat), ("spire exact (block-max)", True, bmax)]
     for m, c in ((40, 100), (32, 200), (24, 200), (16, 100)):
@@ -103,7 +111,10 @@ def ours(n_docs: int) -> list[tuple[str, bool, dict]]:
                         taat | {"prune_postings": n, "rescore": 200}))  # fmt: skip
     n = max(100, n_docs // 100)
     configs.append((f"spire static prune {n:,}/term", False, taat | {"prune": n}))
-    return configs
+    prune = max(100, n_docs // 20)
+    compared = ("spire exact", "spire two-phase m=40 ", f"spire two-phase prune={prune} ")
+    again = [(label + PLAIN, e, knobs) for label, e, knobs in configs if label.startswith(compared)]
+    return configs + again
 
 
 def anchors(args, index, impacts, workdir):
@@ -139,7 +150,10 @@ def bench_corpus(args, name, make) -> list[dict]:
     queries = queries[np.diff(queries.indptr) > 0]
     info = EncoderInfo(name="splade-tiny", mode="siamese")
     start = time.perf_counter()
-    index = InvertedIndex.from_matrix(docs, [str(i) for i in range(docs.shape[0])], info, "uint8")
+    ids = [str(i) for i in range(docs.shape[0])]
+    plain = InvertedIndex.from_matrix(docs, ids, info, "uint8", compression="none")
+    plain_s = time.perf_counter() - start
+    index = plain.with_compression("bitpack")  # the default layout
     index_s = time.perf_counter() - start
     del docs
     impacts = index.to_matrix()
@@ -151,13 +165,18 @@ def bench_corpus(args, name, make) -> list[dict]:
         rows.append(row | {"recall": recall(impacts, queries, exact, found, args.k),
                            "corpus": name, "n_postings": index.n_postings})  # fmt: skip
         rows[-1]["bytes_per_posting"] = rows[-1]["size_mb"] * 2**20 / index.n_postings
+        disk = rows[-1].pop("disk_bytes")
+        rows[-1]["disk_bytes_per_posting"] = None if disk is None else disk / index.n_postings
         print(json.dumps(rows[-1]), flush=True)
         with open(f"{args.out}.jsonl", "a") as log:  # survives a crash of a later system
             log.write(json.dumps(rows[-1]) + "\n")
 
     for label, is_exact, knobs in ours(index.n_docs):
-        system = systems.Ours(index, label, is_exact, **knobs)
-        system.build_s += index_s
+        source, build_s = (plain, plain_s) if label.endswith(PLAIN) else (index, index_s)
+        saved = label.startswith("spire exact (taat)")  # the size on disk of either layout
+        disk = workdir / f"spire-{source.compression}" if saved else None
+        system = systems.Ours(source, label, is_exact, disk_dir=disk, **knobs)
+        system.build_s += build_s
         row, found = measure(system, queries, args.k, args.latency_queries)
         exact = found if exact is None else exact
         record(row, found)
@@ -198,7 +217,9 @@ def main() -> None:
         name, make = list(corpora(args))[-1]
         docs, queries = make()
         info = EncoderInfo(name="splade-tiny", mode="siamese")
-        index = InvertedIndex.from_matrix(docs, [""] * docs.shape[0], info, "uint8")
+        index = InvertedIndex.from_matrix(
+            docs, [""] * docs.shape[0], info, "uint8", compression="none"
+        )
         print(name, profile(index, integer_queries(queries)))
         return
     if args.render:

@@ -38,6 +38,7 @@ class System:
     exact = True
     build_s = 0.0
     size_bytes = 0
+    disk_bytes: int | None = None  # the index folder on disk, where the row measures it
 
     def batch(self, queries: sp.csr_matrix, k: int) -> list[np.ndarray]:
         return [self.one(queries[i], k) for i in range(queries.shape[0])]
@@ -48,7 +49,8 @@ class System:
 
 class Ours(System):
     def __init__(self, index: InvertedIndex, label: str, exact: bool = True,
-                 prune: int = 0, **knobs) -> None:  # fmt: skip
+                 prune: int = 0, disk_dir: Path | None = None, **knobs) -> None:  # fmt: skip
+        """`index` as searched; `disk_dir`: also save it there and measure the folder."""
         from indexing.static_pruning import prune_postings
 
         start = time.perf_counter()
@@ -59,6 +61,8 @@ class Ours(System):
             self.size_bytes += self.searcher.engine.blocks.nbytes()
         self.build_s = time.perf_counter() - start
         self.name, self.exact = label, exact
+        if disk_dir is not None:
+            self.disk_bytes = folder_bytes(index.save(disk_dir, overwrite=True))
 
     def batch(self, queries, k):
         docs, _, counts = self.searcher.search_arrays(queries, k)
@@ -213,7 +217,7 @@ class Lucene(System):
         lucene_dir = build_lucene_index(index, tokenizer, workdir)
         self.build_s = time.perf_counter() - start
         shutil.rmtree(workdir / "collection", ignore_errors=True)
-        self.size_bytes = folder_bytes(lucene_dir)
+        self.size_bytes = self.disk_bytes = folder_bytes(lucene_dir)
         self.encoder = _Prepared()
         self.searcher = pyserini().LuceneImpactSearcher(str(lucene_dir), self.encoder)
 

@@ -21,9 +21,9 @@ import scipy.sparse as sp
 from spire.errors import SpireError
 
 from ..atomic import fsync_dir, fsync_file
-from ..inverted_index import ARRAYS, DOCIDS_FILE, InvertedIndex
+from ..inverted_index import DOCIDS_FILE, InvertedIndex, postings_files
 from ..manifest import EncoderInfo, Manifest
-from ..validate import check_doc_ids, check_structure, load_array, load_docids
+from ..validate import load_array
 from .manifest import MANIFEST, STAGING_DIR, TOMBSTONES_DIR, FileRef, SegmentEntry
 
 _staging_counter = itertools.count()
@@ -91,20 +91,13 @@ def load_segment(root: Path, entry: SegmentEntry, idf: np.ndarray | None, verify
     for rel, meta in entry.files.items():
         FileRef(rel, meta.get("bytes", -1), meta.get("sha256", "")).check(folder, verify)
     own = Manifest.read(folder)
-    missing = [rel for rel in [*ARRAYS.values(), DOCIDS_FILE] if rel not in entry.files]
+    needed = [*postings_files(own.compression).values(), DOCIDS_FILE]
+    missing = [rel for rel in needed if rel not in entry.files]
     if missing:
         raise SpireError(f"{folder}: segment manifest does not list {missing[0]}")
-    arrays = {attr: load_array(folder / rel, mmap=True) for attr, rel in ARRAYS.items()}
-    index = InvertedIndex(
-        scale=float(own.scale),
-        docids=load_docids(folder / DOCIDS_FILE),
-        encoder=own.encoder,
-        idf=idf,  # the index-wide table; segments keep none of their own
-        **arrays,
-    )
-    check_structure(folder, index, dataclasses.replace(own, files=entry.files))
-    if verify:
-        check_doc_ids(folder, index)
+    # idf: the index-wide table; segments keep none of their own.
+    own = dataclasses.replace(own, files=entry.files)
+    index = InvertedIndex.open_checked(folder, own, idf, mmap=True, verify=verify)
     return Segment(entry.name, index)
 
 

@@ -92,6 +92,21 @@ def _loop(store, rng, counter, policy, seed, log) -> None:
         log({"event": "ack"})
 
 
+def warm_up() -> None:
+    """Write, load and decode a tiny index once, so that the numba functions a writer
+    calls (packing, checking and decoding doc ids) are compiled here and inherited by
+    every child; otherwise each child would spend its life loading them and die in
+    startup."""
+    import tempfile
+
+    from indexing import EncoderInfo, InvertedIndex
+
+    matrix = sp.vstack([vector_for(f"w{i}", 0) for i in range(3)], format="csr")
+    with tempfile.TemporaryDirectory() as tmp:
+        index = InvertedIndex.from_matrix(matrix, ["a", "b", "c"], EncoderInfo("t", "siamese"))
+        InvertedIndex.load(index.save(f"{tmp}/ix")).to_matrix()  # merges decode
+
+
 def serve_forks() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps killed children
     for line in sys.stdin:
@@ -113,4 +128,5 @@ if __name__ == "__main__":
     sys.path.insert(0, sys.argv[1])  # the repository root
     import indexing.incremental  # noqa: F401  (warm: children start without imports)
 
+    warm_up()
     serve_forks()

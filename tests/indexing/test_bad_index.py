@@ -1,4 +1,7 @@
-"""A corrupt, truncated or foreign index folder gives one SpireError naming the file at fault."""
+"""A corrupt, truncated or foreign index folder gives one SpireError naming the file at fault.
+
+These use the uncompressed layout (doc_ids.npy); test_bad_packed_index.py does the same
+for packed doc ids."""
 
 from __future__ import annotations
 
@@ -13,18 +16,23 @@ from indexing import EncoderInfo, InvertedIndex
 from spire.errors import SpireError
 
 
-@pytest.fixture
-def index_dir(tmp_path, random_docs) -> Path:
+def inference_free_index(folder: Path, docs: sp.csr_matrix, compression: str) -> Path:
     """An inference-free uint8 index (so idf.npy is there too)."""
-    idf = np.linspace(0.5, 4.0, random_docs.shape[1], dtype=np.float32)
+    idf = np.linspace(0.5, 4.0, docs.shape[1], dtype=np.float32)
     index = InvertedIndex.from_matrix(
-        random_docs,
-        [f"d{i}" for i in range(random_docs.shape[0])],
+        docs,
+        [f"d{i}" for i in range(docs.shape[0])],
         EncoderInfo(name="splade-tiny", mode="inference-free"),
         "uint8",
         idf=idf,
+        compression=compression,
     )
-    return index.save(tmp_path / "idx")
+    return index.save(folder)
+
+
+@pytest.fixture
+def index_dir(tmp_path, random_docs) -> Path:
+    return inference_free_index(tmp_path / "idx", random_docs, "none")
 
 
 def edit_manifest(folder: Path, **changes) -> None:

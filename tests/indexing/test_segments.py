@@ -36,10 +36,12 @@ def vectors(n: int, seed: int) -> sp.csr_matrix:
     return sp.csr_matrix(rows)
 
 
-def base_index(root, n: int = 30, dtype: str = "float32", seed: int = 0) -> dict:
+def base_index(
+    root, n: int = 30, dtype: str = "float32", seed: int = 0, compression: str = "bitpack"
+) -> dict:
     docs = vectors(n, seed)
     ids = [f"b{i}" for i in range(n)]
-    InvertedIndex.from_matrix(docs, ids, INFO, dtype).save(root)
+    InvertedIndex.from_matrix(docs, ids, INFO, dtype, compression=compression).save(root)
     return {docid: docs[i] for i, docid in enumerate(ids)}
 
 
@@ -169,9 +171,10 @@ def test_empty_index_from_create(tmp_path):
 # --------------------------------------------------------------------------- search
 
 
+@pytest.mark.parametrize("base", ["bitpack", "none"])  # new segments are packed either way
 @pytest.mark.parametrize("dtype", ["float32", "uint8"])
-def test_search_matches_brute_force_over_live_documents(tmp_path, dtype):
-    model = base_index(tmp_path / "ix", n=60, dtype=dtype)
+def test_search_matches_brute_force_over_live_documents(tmp_path, dtype, base):
+    model = base_index(tmp_path / "ix", n=60, dtype=dtype, compression=base)
     store = SegmentStore(tmp_path / "ix")
     rng = np.random.default_rng(3)
     for step in range(12):
@@ -196,8 +199,9 @@ def test_search_matches_brute_force_over_live_documents(tmp_path, dtype):
         assert_same_hits(searcher.search_vectors(queries, k), brute_force(model, queries, k))
 
 
-def test_explain_sums_to_the_score(tmp_path):
-    base_index(tmp_path / "ix", dtype="uint8")
+@pytest.mark.parametrize("base", ["bitpack", "none"])
+def test_explain_sums_to_the_score(tmp_path, base):
+    base_index(tmp_path / "ix", dtype="uint8", compression=base)
     store = SegmentStore(tmp_path / "ix")
     store.add(["n1"], vectors(1, 11))
     searcher = SegmentedSearcher(store, encoder=object())  # no tokenizer: tokens are ids
@@ -355,7 +359,14 @@ def corrupt(path, truncate: bool = False) -> None:
 
 @pytest.mark.parametrize(
     "target",
-    ["postings/impacts.npy", "postings/doc_ids.npy", "docids.json", "manifest.json"],
+    [
+        "postings/impacts.npy",
+        "postings/doc_words.npy",
+        "postings/block_first.npy",
+        "postings/block_width.npy",
+        "docids.json",
+        "manifest.json",
+    ],
 )
 @pytest.mark.parametrize("truncate", [False, True])
 def test_damaged_segment_file_is_named(tmp_path, target, truncate):
@@ -369,6 +380,15 @@ def test_damaged_segment_file_is_named(tmp_path, target, truncate):
         SegmentStore(tmp_path / "ix")
     assert str(path) in str(info.value)
     assert ("truncated" if truncate else "corrupt") in str(info.value)
+
+
+def test_damaged_plain_base_segment_is_named(tmp_path):
+    base_index(tmp_path / "ix", compression="none")  # the uncompressed layout
+    SegmentStore(tmp_path / "ix").add(["n1"], vectors(1, 1))  # converts: base -> segment
+    path = tmp_path / "ix/segments/seg-00000000/postings/doc_ids.npy"
+    corrupt(path)
+    with pytest.raises(SpireError, match="doc_ids.npy"):
+        SegmentStore(tmp_path / "ix")
 
 
 def test_damaged_tombstones_and_idf_are_named(tmp_path):

@@ -69,14 +69,15 @@ def test_prune_postings_keeps_the_largest_impacts(index, queries):
     assert top(prune_postings(index, 0), queries)[0] == top(index, queries)[0]
     longest = int(np.diff(index.indptr).max())
     same = prune_postings(index, longest)
-    np.testing.assert_array_equal(same.doc_ids, index.doc_ids)
+    np.testing.assert_array_equal(same.all_doc_ids(), index.all_doc_ids())
     pruned = prune_postings(index, 25)
+    assert pruned.compression == index.compression == "bitpack"  # packed stays packed
     lengths = np.diff(pruned.indptr)
     assert lengths.max() == 25 and pruned.n_postings < index.n_postings
     for t in range(index.vocab_size):
         before = np.asarray(index.impacts[index.indptr[t] : index.indptr[t + 1]])
         after = pruned.impacts[pruned.indptr[t] : pruned.indptr[t + 1]]
-        docs = pruned.doc_ids[pruned.indptr[t] : pruned.indptr[t + 1]]
+        docs = pruned.term_doc_ids(t)
         assert np.all(np.diff(docs) > 0)  # still sorted by document
         np.testing.assert_array_equal(np.sort(after), np.sort(before)[::-1][: after.size][::-1])
     # Search over the pruned index is exact search over the pruned postings.
@@ -86,14 +87,14 @@ def test_prune_postings_keeps_the_largest_impacts(index, queries):
 def test_prune_postings_breaks_ties_by_document():
     rows = np.ones((10, 1), dtype=np.float32)
     index = make_index(sp.csr_matrix(rows), "uint8")
-    assert prune_postings(index, 3).doc_ids.tolist() == [0, 1, 2]
+    assert prune_postings(index, 3).all_doc_ids().tolist() == [0, 1, 2]
 
 
 def test_prune_documents(index, queries):
     assert top(prune_documents(index, 0), queries)[0] == top(index, queries)[0]
     pruned = prune_documents(index, 5)
-    per_doc = np.bincount(pruned.doc_ids, minlength=index.n_docs)
-    before = np.bincount(index.doc_ids, minlength=index.n_docs)
+    per_doc = np.bincount(pruned.all_doc_ids(), minlength=index.n_docs)
+    before = np.bincount(index.all_doc_ids(), minlength=index.n_docs)
     np.testing.assert_array_equal(per_doc, np.minimum(before, 5))
     dense_before = index.to_matrix().toarray()
     dense_after = pruned.to_matrix().toarray()

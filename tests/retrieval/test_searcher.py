@@ -123,7 +123,7 @@ def test_uint8_with_integer_query_weights_is_exact(random_docs):
     queries = random_queries(60, 500, seed=3)
     queries.data = rng.integers(1, 4, size=queries.nnz).astype(np.float32)
     impacts = sp.csc_matrix(
-        (index.impacts.astype(np.float64), index.doc_ids, index.indptr), shape=(200, 500)
+        (index.impacts.astype(np.float64), index.all_doc_ids(), index.indptr), shape=(200, 500)
     )
     exact = (queries.astype(np.float64) @ impacts.T).toarray()
     saw_tie = False

@@ -79,6 +79,14 @@ def test_index_command_on_jsonl(tmp_path, splade_tiny_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["docs"] == 3 and summary["empty_docs"] == 1
+    assert summary["compression"] == "bitpack" and summary["disk_bytes"] > 0
     assert proc.stderr.count("warning:") == 1
     found = spire("search", str(tmp_path / "idx"), "heat transfer", "--json", "-k", "5")
     assert json.loads(found.stdout)["hits"][0]["docid"] == "b"
+    # --no-compress writes plain doc ids; the hits are the same.
+    proc = spire("index", str(corpus), "--out", str(tmp_path / "plain"), "--no-compress",
+                 "--json")  # fmt: skip
+    assert json.loads(proc.stdout)["compression"] == "none"
+    assert (tmp_path / "plain" / "postings" / "doc_ids.npy").is_file()
+    plain = spire("search", str(tmp_path / "plain"), "heat transfer", "--json", "-k", "5")
+    assert json.loads(plain.stdout)["hits"] == json.loads(found.stdout)["hits"]

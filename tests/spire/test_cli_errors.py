@@ -135,10 +135,11 @@ def test_search_unknown_format_version(index_copy):
     assert_input_error(spire("search", index_copy, "query"), "manifest.json", "42")
 
 
-def test_search_truncated_index_file(index_copy):
-    path = index_copy / "postings" / "doc_ids.npy"
-    path.write_bytes(path.read_bytes()[:-10])
-    assert_input_error(spire("search", index_copy, "query"), "doc_ids.npy")
+@pytest.mark.parametrize("name", ["doc_words.npy", "block_first.npy", "block_width.npy"])
+def test_search_truncated_index_file(index_copy, name):
+    path = index_copy / "postings" / name
+    path.write_bytes(path.read_bytes()[:-3])
+    assert_input_error(spire("search", index_copy, "query"), name)
 
 
 def test_search_corrupt_index_file(index_copy):
