@@ -81,10 +81,11 @@ def split_head(model: nn.Module, *, detach: bool = True) -> MlmHead | None:
         )
 
 
-def verified_split(model: nn.Module, tokenizer, *, detach: bool = True) -> MlmHead | None:
-    """`split_head`, kept only if hidden @ W.T + b gives the model's own logits on a probe
-    (a head with anything after its decoder, e.g. logit soft-capping, is refused)."""
-    head = split_head(model, detach=detach)
+def verified_split(model: nn.Module, tokenizer) -> tuple[MlmHead, nn.Module] | None:
+    """`split_head` and its `without_decoder` twin, kept only if hidden @ W.T + b gives the
+    model's own logits on a probe (a head with anything after its decoder, e.g. logit
+    soft-capping, is refused)."""
+    head = split_head(model)
     if head is None:
         return None
     probe = tokenizer(["sparse retrieval checks its head"], return_tensors="pt")
@@ -94,13 +95,14 @@ def verified_split(model: nn.Module, tokenizer, *, detach: bool = True) -> MlmHe
     try:
         with torch.no_grad():
             logits = model(**probe).logits.float()
-            hidden = without_decoder(model, head)(**probe).logits.float()
+            twin = without_decoder(model, head)
+            hidden = twin(**probe).logits.float()
             if hidden.shape[-1] != head.weight.shape[1]:
                 return None
             rebuilt = hidden @ head.weight.float().T + head.bias.float()
     finally:
         model.train(training)
-    return head if torch.allclose(rebuilt, logits, atol=1e-4, rtol=1e-4) else None
+    return (head, twin) if torch.allclose(rebuilt, logits, atol=1e-4, rtol=1e-4) else None
 
 
 def _parent_of(model: nn.Module, target: nn.Module) -> tuple[str, nn.Module | None, str]:
@@ -225,9 +227,3 @@ def cpu_has_fast_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def projection_flops(tokens: int, head: MlmHead) -> float:
-    """FLOPs of the full reference projection for `tokens` tokens (2 per multiply-add)."""
-    vocab, hidden = head.weight.shape
-    return 2.0 * tokens * vocab * hidden

@@ -78,7 +78,7 @@ class SpladeEncoder:
             return "reference", None, None
         if head == "auto":
             head = "pruned" if sparse_head.cpu_has_fast_bf16() else "chunked"
-        return head, split, sparse_head.without_decoder(self.model, split)
+        return (head, *split)
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> sp.csr_matrix:
         out = self.encode(texts, self.doc_max_length, show_progress, "encoding documents")

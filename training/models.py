@@ -37,9 +37,10 @@ class SpladeForward(nn.Module):
         self.mlm = mlm
         self.tokenizer = tokenizer
         self.activation_threshold = activation_threshold
-        self.pruned_head = pruned_head and sparse_head.verified_split(mlm, tokenizer) is not None
+        split = sparse_head.verified_split(mlm, tokenizer) if pruned_head else None
+        self.pruned_head = split is not None
         # Not a submodule: its parameters are the mlm's own, and must not be saved twice.
-        self._hidden_twin: tuple[torch.device, nn.Module] | None = None
+        self._hidden_twin = (self.device, split[1]) if split else None
 
     @property
     def vocab_size(self) -> int:

@@ -24,3 +24,26 @@ def used(pairs: np.ndarray, column: int) -> tuple[np.ndarray, np.ndarray]:
     encodes every text once however many pairs it appears in."""
     unique, inverse = np.unique(pairs[:, column], return_inverse=True)
     return unique, inverse
+
+
+class EncoderTeacher:
+    """A teacher that encodes each distinct query and document once with `self.encoder`
+    and scores a pair by the dot product of the two vectors (`pair_dot`)."""
+
+    spec: str
+    encoder: object
+
+    def cache_key(self) -> str:
+        e = self.encoder
+        return f"{self.spec}|q{e.query_max_length}|d{e.doc_max_length}"
+
+    def score(self, queries: list[str], docs: list[str], pairs: np.ndarray) -> np.ndarray:
+        q_ids, q_row = used(pairs, 0)
+        d_ids, d_row = used(pairs, 1)
+        q = self.encoder.encode_queries([queries[i] for i in q_ids])
+        d = self.encoder.encode_documents([docs[i] for i in d_ids])
+        return self.pair_dot(q[q_row], d[d_row])
+
+    def pair_dot(self, q, d) -> np.ndarray:
+        """(n,) float32 row-wise dot products of two (n, dim) matrices."""
+        raise NotImplementedError

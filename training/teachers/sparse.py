@@ -7,10 +7,10 @@ import hashlib
 import numpy as np
 
 from ..bm25 import BM25
-from .base import used
+from .base import EncoderTeacher, used
 
 
-class SpladeTeacher:
+class SpladeTeacher(EncoderTeacher):
     """Dot product of SPLADE query and document vectors (siamese mode)."""
 
     def __init__(self, model: str) -> None:
@@ -19,16 +19,8 @@ class SpladeTeacher:
         self.spec = f"splade:{model}"
         self.encoder = load_encoder(model, "siamese")
 
-    def cache_key(self) -> str:
-        e = self.encoder
-        return f"{self.spec}|q{e.query_max_length}|d{e.doc_max_length}"
-
-    def score(self, queries: list[str], docs: list[str], pairs: np.ndarray) -> np.ndarray:
-        q_ids, q_row = used(pairs, 0)
-        d_ids, d_row = used(pairs, 1)
-        q = self.encoder.encode_queries([queries[i] for i in q_ids])
-        d = self.encoder.encode_documents([docs[i] for i in d_ids])
-        return np.asarray(q[q_row].multiply(d[d_row]).sum(axis=1), dtype=np.float32).ravel()
+    def pair_dot(self, q, d) -> np.ndarray:
+        return np.asarray(q.multiply(d).sum(axis=1), dtype=np.float32).ravel()
 
 
 class BM25Teacher:
