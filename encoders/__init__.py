@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from spire.errors import SpireError
 
 from .idf import load_idf_json
+from .lexical import Lexical, load_lexical
 from .registry import resolve
 
 MODES = ("siamese", "inference-free")
@@ -38,6 +39,8 @@ def load_encoder(
     head: str = "auto",
     precision: str = "fp32",
     doc_top_k: int | None = None,
+    lexical_weight: float | None = None,
+    lexical_k1: float | None = None,
 ) -> SparseEncoder:
     """A SPLADE encoder by registry name, local folder or hub id.
 
@@ -46,6 +49,9 @@ def load_encoder(
 
     `mode="inference-free"` encodes queries as IDF-weighted tokens. Its IDF comes from
     `idf`, else the model folder's OpenSearch-style idf.json, else `fit_idf(corpus)`.
+    Its documents also get a lexical term (encoders/lexical.py) as the model folder's
+    lexical.json says (none: off); `lexical_weight` overrides its weight (0: off) and
+    `lexical_k1` its k1. A siamese encoder has no lexical term.
     """
     from .inference_free import InferenceFreeEncoder
     from .loading import load_masked_lm, load_tokenizer
@@ -76,6 +82,8 @@ def load_encoder(
         )
 
     if mode == "siamese":
+        if lexical_weight is not None and Lexical(lexical_weight).enabled:
+            raise SpireError("a lexical weight is for mode inference-free (queries are tokens)")
         return splade()
     if idf is None:
         idf_file = Path(resolve(name)) / "idf.json"
@@ -87,7 +95,16 @@ def load_encoder(
         idf=idf,
         query_max_length=query_max_length,
         doc_max_length=doc_max_length,
+        lexical=_lexical(name, lexical_weight, lexical_k1),
     )
+
+
+def _lexical(name: str, weight: float | None, k1: float | None) -> Lexical:
+    """The model folder's lexical.json with `weight` and `k1` overriding its fields."""
+    if weight == 0:
+        return Lexical()  # off: the folder's file is not even read
+    own = load_lexical(resolve(name))
+    return Lexical(own.weight if weight is None else weight, own.k1 if k1 is None else k1)
 
 
 def _onnx_encoder(folder, precision, doc_top_k, query_max_length, doc_max_length):

@@ -1,5 +1,8 @@
 """Inference-free sparse retrieval: a SPLADE model encodes documents; a query is its
-distinct tokens weighted by IDF, so queries need no model at all."""
+distinct tokens weighted by IDF, so queries need no model at all.
+
+With `lexical` on, each document vector also holds its own word pieces weighted by
+saturated term frequency (encoders/lexical.py): every score gains a BM25-like term."""
 
 from __future__ import annotations
 
@@ -9,7 +12,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .idf import bm25_idf, document_frequencies
+from .lexical import Lexical, with_lexical
 from .splade import SpladeEncoder
+
+NO_LEXICAL = Lexical()
 
 
 class InferenceFreeEncoder:
@@ -24,6 +30,7 @@ class InferenceFreeEncoder:
         idf: np.ndarray | None = None,
         query_max_length: int = 64,
         doc_max_length: int = 256,
+        lexical: Lexical = NO_LEXICAL,
     ) -> None:
         self.name = name
         self.tokenizer = tokenizer
@@ -32,6 +39,7 @@ class InferenceFreeEncoder:
         self.idf = idf
         self.query_max_length = query_max_length
         self.doc_max_length = doc_max_length
+        self.lexical = lexical
         self.vocab_size = len(tokenizer)
 
     @property
@@ -55,7 +63,8 @@ class InferenceFreeEncoder:
         return self.idf
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> sp.csr_matrix:
-        return self.document_encoder.encode_documents(texts, show_progress=show_progress)
+        docs = self.document_encoder.encode_documents(texts, show_progress=show_progress)
+        return with_lexical(docs, self.tokenizer, texts, self.lexical)
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> sp.csr_matrix:
         if self.idf is None:

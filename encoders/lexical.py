@@ -98,3 +98,17 @@ def lexical_weights(tokenizer, texts: Sequence[str], lexical: Lexical) -> sp.csr
     tf = counts.data
     counts.data = (lexical.weight * tf * (lexical.k1 + 1) / (tf + lexical.k1)).astype(np.float32)
     return counts
+
+
+def with_lexical(
+    docs: sp.csr_matrix, tokenizer, texts: Sequence[str], lexical: Lexical
+) -> sp.csr_matrix:
+    """Learned document vectors plus their lexical part (as they are when it is off)."""
+    if not lexical.enabled:
+        return docs
+    lex = lexical_weights(tokenizer, texts, lexical)
+    if lex.shape[1] < docs.shape[1]:  # a model whose vocabulary is padded past the tokenizer's
+        lex.resize(docs.shape)
+    out = (docs + lex).tocsr().astype(np.float32)
+    out.sort_indices()
+    return out

@@ -26,6 +26,7 @@ from torch import nn
 from spire.errors import SpireError
 
 from .batching import EncodeStats, encode_sparse
+from .lexical import LEXICAL_FILE
 from .splade import keep_top_k
 
 META = "spire_onnx.json"
@@ -45,7 +46,8 @@ class _PooledSplade(nn.Module):
 
 
 def export_onnx(model: str, out: Path, *, int8: bool = True) -> Path:
-    """Write `out/` with model.onnx (+ model-int8.onnx), the tokenizer and spire_onnx.json."""
+    """Write `out/` with model.onnx (+ model-int8.onnx), the tokenizer and spire_onnx.json
+    (and the model folder's idf.json and lexical.json, where it has them)."""
     _require_onnx()
     from .loading import load_masked_lm, load_tokenizer
 
@@ -66,9 +68,11 @@ def export_onnx(model: str, out: Path, *, int8: bool = True) -> Path:
     tokenizer.save_pretrained(staging)
     from .registry import resolve
 
-    idf = Path(resolve(model)) / "idf.json"  # an inference-free model keeps its query IDF
-    if idf.is_file():
-        shutil.copyfile(idf, staging / "idf.json")
+    # An inference-free model keeps its query IDF and its documents' lexical term.
+    source = Path(resolve(model))
+    for kept in ("idf.json", LEXICAL_FILE):
+        if (source / kept).is_file():
+            shutil.copyfile(source / kept, staging / kept)
     meta = {"source": model, "vocab_size": int(mlm.config.vocab_size), "graphs": _graphs(staging)}
     (staging / META).write_text(json.dumps(meta, indent=1))
     if out.exists():

@@ -13,6 +13,7 @@ from pathlib import Path
 import scipy.sparse as sp
 
 from encoders import load_encoder
+from encoders.lexical import with_lexical
 from indexing import EncoderInfo, InvertedIndex
 from retrieval import Searcher
 from spire.errors import SpireError
@@ -110,9 +111,11 @@ class Systems:
         )
 
     def documents(self) -> tuple[sp.csr_matrix, object, float]:
-        """Document vectors (encoded once for both sparse modes), the IDF, encode seconds."""
+        """Learned document vectors (encoded once for both sparse modes, without the
+        inference-free lexical term), the IDF, encode seconds."""
         if self._docs is None:
-            encoder = load_encoder(self.model, "inference-free", **self.encoder_options)
+            options = {**self.encoder_options, "lexical_weight": 0.0}
+            encoder = load_encoder(self.model, "inference-free", **options)
             idf = (
                 encoder.idf if encoder.idf is not None else encoder.fit_idf(self.data.corpus.texts)
             )
@@ -128,11 +131,13 @@ class Systems:
         docs, idf, encode_seconds = self.documents()
         if mode == "inference-free":
             encoder.idf = idf
-        info = EncoderInfo(encoder.name, mode, encoder.query_max_length, encoder.doc_max_length)
+            start = time.perf_counter()
+            docs = with_lexical(docs, encoder.tokenizer, self.data.corpus.texts, encoder.lexical)
+            encode_seconds += time.perf_counter() - start
         index = InvertedIndex.from_matrix(
             docs,
             self.data.corpus.ids,
-            info,
+            EncoderInfo.of(encoder, mode),
             self.impact_dtype,
             idf=idf if mode == "inference-free" else None,
         )

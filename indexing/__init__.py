@@ -22,14 +22,8 @@ def build_index(
     if encoder.mode == "inference-free":
         idf = encoder.idf if encoder.idf is not None else encoder.fit_idf(texts)
     docs = encoder.encode_documents(texts, show_progress=show_progress)
-    info = EncoderInfo(
-        name=encoder.name,
-        mode=encoder.mode,
-        query_max_length=encoder.query_max_length,
-        doc_max_length=encoder.doc_max_length,
-    )
     return InvertedIndex.from_matrix(
-        docs, list(docids), info, impact_dtype, idf=idf, compression=compression
+        docs, list(docids), EncoderInfo.of(encoder), impact_dtype, idf=idf, compression=compression
     )
 
 

@@ -25,6 +25,57 @@ class EncoderInfo:
     mode: str
     query_max_length: int = 64
     doc_max_length: int = 256
+    # The lexical term in each document vector, {"weight", "k1"} (encoders/lexical.py);
+    # None (and absent from the manifest, as in every older one) when off.
+    lexical: dict[str, float] | None = None
+
+    @classmethod
+    def of(cls, encoder, mode: str | None = None) -> EncoderInfo:
+        """What an index records of the encoder that wrote its document vectors."""
+        lexical = getattr(encoder, "lexical", None)
+        return cls(
+            name=encoder.name,
+            mode=mode or encoder.mode,
+            query_max_length=encoder.query_max_length,
+            doc_max_length=encoder.doc_max_length,
+            lexical=lexical.to_dict() if lexical is not None and lexical.enabled else None,
+        )
+
+    def to_dict(self) -> dict:
+        raw = asdict(self)
+        if self.lexical is None:
+            del raw["lexical"]  # an index without it reads as before, in any spire
+        return raw
+
+    def load_options(self) -> dict:
+        """`encoders.load_encoder` keywords that encode new documents as these were."""
+        lexical = self.lexical or {"weight": 0.0}
+        return {
+            "query_max_length": self.query_max_length,
+            "doc_max_length": self.doc_max_length,
+            "lexical_weight": lexical["weight"],
+            "lexical_k1": lexical.get("k1"),
+        }
+
+    def type_problem(self) -> str:
+        """Why the recorded lexical term is malformed ("" when it is not)."""
+        from encoders.lexical import Lexical
+
+        lexical = self.lexical
+        if lexical is None:
+            return ""
+        problem = "encoder.lexical must be {weight: number >= 0, k1: number > 0}"
+        if not (
+            isinstance(lexical, dict)
+            and set(lexical) == {"weight", "k1"}
+            and all(_is_number(v) for v in lexical.values())
+        ):
+            return problem
+        try:
+            Lexical(**lexical)
+        except SpireError:
+            return problem
+        return ""
 
 
 @dataclass
@@ -43,7 +94,7 @@ class Manifest:
     created_at: str = ""
 
     def to_json(self) -> str:
-        raw = asdict(self)
+        raw = {**asdict(self), "encoder": self.encoder.to_dict()}
         if self.compression == "none":
             del raw["compression"]  # a version 1 manifest, as older spire knows it
         return json.dumps(raw, indent=2, sort_keys=True)
@@ -103,7 +154,11 @@ class Manifest:
                 and isinstance(meta.get("sha256"), str)
             ):
                 return f"files[{rel!r}] must be {{bytes: int, sha256: str}}"
-        return ""
+        return self.encoder.type_problem()
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def now_iso() -> str:

@@ -74,11 +74,7 @@ class Searcher:
 
             info = self.index.encoder
             self._encoder = load_encoder(
-                info.name,
-                info.mode,
-                idf=self.index.idf,
-                query_max_length=info.query_max_length,
-                doc_max_length=info.doc_max_length,
+                info.name, info.mode, idf=self.index.idf, **info.load_options()
             )
         return self._encoder
 

@@ -103,13 +103,7 @@ class SegmentedSearcher:
         from encoders import load_encoder
 
         info = snap.encoder
-        return load_encoder(
-            info.name,
-            info.mode,
-            idf=snap.idf,
-            query_max_length=info.query_max_length,
-            doc_max_length=info.doc_max_length,
-        )
+        return load_encoder(info.name, info.mode, idf=snap.idf, **info.load_options())
 
     # ------------------------------------------------------------------ search
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -88,8 +89,27 @@ DocTopKOpt = Annotated[
 ]
 
 
-def _encoder_options(head: Head, precision: Precision, doc_top_k: int | None) -> dict:
-    return {"head": head.value, "precision": precision.value, "doc_top_k": doc_top_k}
+LexicalWeightOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Inference-free: add this times BM25 over word pieces to every score, through "
+        "the document vectors (0: off); default: the model folder's lexical.json, else off.",
+        show_default=False,
+    ),
+]
+
+
+def _encoder_options(
+    head: Head, precision: Precision, doc_top_k: int | None, lexical_weight: float | None
+) -> dict:
+    if lexical_weight is not None and not (math.isfinite(lexical_weight) and lexical_weight >= 0):
+        raise SpireError(f"--lexical-weight must be a finite number >= 0, not {lexical_weight}")
+    return {
+        "head": head.value,
+        "precision": precision.value,
+        "doc_top_k": doc_top_k,
+        "lexical_weight": lexical_weight,
+    }
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -107,6 +127,7 @@ def index(
     head: HeadOpt = Head.auto,
     precision: PrecisionOpt = Precision.fp32,
     doc_top_k: DocTopKOpt = None,
+    lexical_weight: LexicalWeightOpt = None,
     compress: Annotated[
         bool,
         typer.Option(
@@ -129,7 +150,7 @@ def index(
     corpus = load_corpus(source)
     encoder = load_encoder(
         model, mode.value, doc_max_length=doc_max_length, query_max_length=query_max_length,
-        **_encoder_options(head, precision, doc_top_k),
+        **_encoder_options(head, precision, doc_top_k, lexical_weight),
     )  # fmt: skip
     start = time.perf_counter()
     compression = "bitpack" if compress else "none"
@@ -275,6 +296,7 @@ def eval_cmd(
     head: HeadOpt = Head.auto,
     precision: PrecisionOpt = Precision.fp32,
     doc_top_k: DocTopKOpt = None,
+    lexical_weight: LexicalWeightOpt = None,
     run_file: Annotated[Path | None, typer.Option(help="Write the TREC run here.")] = None,
     save_index: Annotated[Path | None, typer.Option(help="Also keep the index here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --save-index.")] = False,
@@ -295,8 +317,8 @@ def eval_cmd(
         engine=engine.value, fusion=fusion.value, weights=_weights(weights),
         dense_model=dense_model, impact_dtype=impact_dtype.value, save_index=save_index,
         overwrite=overwrite, show_progress=not json_out, doc_max_length=doc_max_length,
-        query_max_length=query_max_length, **_encoder_options(head, precision, doc_top_k),
-        **options,
+        query_max_length=query_max_length,
+        **_encoder_options(head, precision, doc_top_k, lexical_weight), **options,
     )  # fmt: skip
     if json_out:
         print_json(report.to_dict())

@@ -22,6 +22,17 @@ def splade_tiny_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def lexical_model_path(splade_tiny_path, tmp_path_factory) -> Path:
+    """A copy of splade-tiny's folder with lexical.json {"weight": 1.0, "k1": 0.9}."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("lexical") / "splade-tiny-lexical"
+    shutil.copytree(splade_tiny_path, folder)
+    (folder / "lexical.json").write_text('{"weight": 1.0, "k1": 0.9}')
+    return folder
+
+
+@pytest.fixture(scope="session")
 def siamese_encoder(splade_tiny_path):
     from encoders import load_encoder
 

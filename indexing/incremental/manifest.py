@@ -98,7 +98,8 @@ class SegmentsManifest:
     updated_at: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        raw = {**asdict(self), "encoder": self.encoder.to_dict()}
+        return json.dumps(raw, indent=1, sort_keys=True)
 
     @classmethod
     def parse(cls, raw: bytes, path: Path) -> SegmentsManifest:
@@ -122,9 +123,13 @@ class SegmentsManifest:
                 tomb = seg.get("tombstones")
                 segments.append(SegmentEntry(**{**seg, "tombstones": tomb and FileRef(**tomb)}))
             obj["segments"] = segments
-            return cls(**obj)
+            manifest = cls(**obj)
         except (KeyError, TypeError) as exc:
             raise SpireError(f"{path}: malformed manifest ({exc})") from None
+        problem = manifest.encoder.type_problem()
+        if problem:
+            raise SpireError(f"{path}: malformed manifest ({problem})")
+        return manifest
 
     def n_live(self) -> int:
         return sum(s.n_live for s in self.segments)

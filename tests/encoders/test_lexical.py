@@ -1,0 +1,98 @@
+"""The lexical term of inference-free document vectors (encoders/lexical.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from encoders import load_encoder
+from encoders.lexical import Lexical, lexical_weights, load_lexical, save_lexical, term_counts
+from spire.errors import SpireError
+
+
+@pytest.fixture(scope="module")
+def tokenizer(inference_free_encoder):
+    return inference_free_encoder.tokenizer
+
+
+def test_saturated_term_frequency_by_hand(tokenizer):
+    vocab = tokenizer.get_vocab()
+    row = lexical_weights(tokenizer, ["the cat the cat the dog"], Lexical(1.0, 0.9))
+    assert row.shape == (1, len(tokenizer)) and row.dtype == np.float32
+    got = {int(t): float(w) for t, w in zip(row.indices, row.data, strict=True)}
+    assert got == pytest.approx(
+        {vocab["the"]: 3 * 1.9 / 3.9, vocab["cat"]: 2 * 1.9 / 2.9, vocab["dog"]: 1.0}
+    )
+    double = lexical_weights(tokenizer, ["the cat the cat the dog"], Lexical(2.0, 0.9))
+    np.testing.assert_allclose(double.data, 2 * row.data, rtol=1e-6)
+
+
+def test_empty_text_is_an_empty_row_and_no_texts_no_rows(tokenizer):
+    rows = lexical_weights(tokenizer, ["", "dog", "   "], Lexical(1.0))
+    assert rows.shape == (3, len(tokenizer))
+    assert rows[0].nnz == 0 and rows[1].nnz == 1 and rows[2].nnz == 0
+    assert term_counts(tokenizer, []).shape == (0, len(tokenizer))
+
+
+def test_the_whole_text_counts_beyond_doc_max_length(tokenizer):
+    vocab = tokenizer.get_vocab()
+    counts = term_counts(tokenizer, ["word " * 600 + "plum"], chunk=1)
+    assert counts[0, vocab["word"]] == 600 and counts[0, vocab["plum"]] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["weight", 1]', "expected an object"),
+        ('{"weight": 1, "b": 0.4}', "unknown field 'b'"),
+        ('{"weight": "1"}', "field 'weight' must be a number"),
+        ('{"weight": true}', "field 'weight' must be a number"),
+        ('{"weight": -1}', "weight must be a finite number >= 0"),
+        ('{"weight": 1, "k1": 0}', "k1 must be a finite number > 0"),
+    ],
+    ids=["invalid-json", "not-object", "unknown-field", "string", "bool", "negative", "k1-zero"],
+)
+def test_bad_lexical_json_is_one_line_naming_the_file(tmp_path, content, fragment):
+    (tmp_path / "lexical.json").write_text(content)
+    with pytest.raises(SpireError, match=fragment) as info:
+        load_lexical(tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and str(tmp_path / "lexical.json") in message
+
+
+def test_lexical_json_round_trip_and_absent_is_off(tmp_path):
+    assert load_lexical(tmp_path) == Lexical() and not Lexical().enabled
+    save_lexical(Lexical(0.5, 1.2), tmp_path)
+    assert load_lexical(tmp_path) == Lexical(0.5, 1.2)
+    assert json.loads((tmp_path / "lexical.json").read_text()) == {"weight": 0.5, "k1": 1.2}
+
+
+def test_encoder_with_lexical_adds_its_weights(lexical_model_path):
+    texts = ["the cat the cat the dog", "", "wind tunnel " * 300 + "plum"]
+    enc = load_encoder(str(lexical_model_path), "inference-free")
+    assert enc.lexical == Lexical(1.0, 0.9)
+    off = load_encoder(str(lexical_model_path), "inference-free", lexical_weight=0)
+    got, learned = enc.encode_documents(texts), off.encode_documents(texts)
+    expected = learned + lexical_weights(enc.tokenizer, texts, enc.lexical)
+    assert got.dtype == np.float32 and got.shape == learned.shape and got.has_sorted_indices
+    assert abs(got - expected).max() == pytest.approx(0, abs=1e-6)
+    assert got[2, enc.tokenizer.get_vocab()["plum"]] > 0  # past doc_max_length
+
+
+def test_load_encoder_lexical_overrides(lexical_model_path, splade_tiny_path):
+    folder = str(lexical_model_path)
+    assert load_encoder("splade-tiny", "inference-free").lexical == Lexical()  # no file: off
+    assert load_encoder("splade-tiny", "inference-free", lexical_weight=1.5).lexical == Lexical(
+        1.5, 0.9
+    )
+    assert load_encoder(folder, "inference-free", lexical_weight=2).lexical == Lexical(2.0, 0.9)
+    assert load_encoder(folder, "inference-free", lexical_weight=0).lexical == Lexical()
+    assert load_encoder(folder, "inference-free", lexical_k1=1.2).lexical == Lexical(1.0, 1.2)
+    with pytest.raises(SpireError, match="weight must be a finite number >= 0"):
+        load_encoder(folder, "inference-free", lexical_weight=-1)
+    with pytest.raises(SpireError, match="for mode inference-free"):
+        load_encoder(folder, "siamese", lexical_weight=1)
+    assert not hasattr(load_encoder(folder, "siamese", lexical_weight=0), "lexical")
