@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -15,10 +16,16 @@ pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
-def onnx_folder(tmp_path_factory, splade_tiny_path):
+def onnx_folder(tmp_path_factory, lexical_model_path):
+    """splade-tiny exported from a folder that has lexical.json and idf.json."""
+    from encoders.idf import save_idf_json
     from encoders.onnx_model import export_onnx
 
-    return export_onnx(str(splade_tiny_path), tmp_path_factory.mktemp("onnx") / "splade-tiny")
+    source = tmp_path_factory.mktemp("source") / "tiny"
+    shutil.copytree(lexical_model_path, source)
+    enc = load_encoder(str(source), "inference-free")
+    save_idf_json(enc.fit_idf(_texts(20)), enc.tokenizer, source / "idf.json")
+    return export_onnx(str(source), tmp_path_factory.mktemp("onnx") / "tiny")
 
 
 def _texts(n: int) -> list[str]:
@@ -49,6 +56,16 @@ def test_onnx_folder_works_inference_free_and_refuses_bf16(onnx_folder):
     assert enc.encode_documents(_texts(3)).nnz > 0
     with pytest.raises(SpireError, match="fp32 or int8"):
         load_encoder(str(onnx_folder), "siamese", precision="bf16").encode_documents(["x"])
+
+
+def test_onnx_folder_keeps_idf_json_and_the_lexical_term(onnx_folder, lexical_model_path):
+    from encoders.lexical import Lexical
+
+    texts = _texts(5)
+    enc = load_encoder(str(onnx_folder), "inference-free")
+    assert enc.idf is not None and enc.lexical == Lexical(1.0, 0.9)
+    reference = load_encoder(str(lexical_model_path), "inference-free").encode_documents(texts)
+    assert abs(enc.encode_documents(texts) - reference).max() <= 1e-4
 
 
 def test_export_cli_refuses_an_existing_folder(onnx_folder):

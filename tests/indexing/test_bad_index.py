@@ -310,3 +310,15 @@ def test_manifest_file_entry_not_an_object(index_dir):
 def test_manifest_scale_not_a_number(index_dir):
     edit_manifest(index_dir, scale="abc")
     assert "manifest.json" in load_error(index_dir)
+
+
+@pytest.mark.parametrize(
+    "lexical",
+    [{"weight": -1, "k1": 0.9}, {"weight": "1", "k1": 0.9}, {"weight": 1}, [1, 0.9], 3],
+    ids=["negative", "string", "no-k1", "list", "number"],
+)
+def test_manifest_with_a_bad_lexical_term(index_dir, lexical):
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    edit_manifest(index_dir, encoder={**manifest["encoder"], "lexical": lexical})
+    message = load_error(index_dir)
+    assert "manifest.json" in message and "encoder.lexical" in message

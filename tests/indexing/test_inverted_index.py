@@ -396,3 +396,18 @@ def test_failed_overwrite_keeps_the_old_index(tmp_path, docs, monkeypatch):
     assert {p.name: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
     assert staging_leftovers(tmp_path) == []
     assert InvertedIndex.load(target).n_docs == 200
+
+
+def test_manifest_records_the_lexical_term_only_when_on(tmp_path, docs):
+    idf = np.ones(docs.shape[1], dtype=np.float32)
+    lexical = EncoderInfo("m", "inference-free", lexical={"weight": 1.0, "k1": 0.9})
+    InvertedIndex.from_matrix(docs, ids(200), lexical, idf=idf).save(tmp_path / "on")
+    InvertedIndex.from_matrix(docs, ids(200), INFERENCE_FREE, idf=idf).save(tmp_path / "off")
+    on = json.loads((tmp_path / "on" / "manifest.json").read_text())["encoder"]
+    assert on["lexical"] == {"weight": 1.0, "k1": 0.9}
+    assert "lexical" not in json.loads((tmp_path / "off" / "manifest.json").read_text())["encoder"]
+    assert InvertedIndex.load(tmp_path / "on").encoder == lexical
+    assert InvertedIndex.load(tmp_path / "on").encoder.load_options()["lexical_weight"] == 1.0
+    # An index without the field (any older one) encodes new documents with it off.
+    off = InvertedIndex.load(tmp_path / "off").encoder
+    assert off.lexical is None and off.load_options()["lexical_weight"] == 0.0

@@ -418,3 +418,19 @@ def test_unknown_format_version_and_foreign_manifest(tmp_path):
         SegmentStore(tmp_path / "ix")
     with pytest.raises(SpireError, match="not a spire index"):
         SegmentStore(tmp_path / "nowhere")
+
+
+def test_segmented_manifest_keeps_the_lexical_term(tmp_path):
+    lexical = EncoderInfo("t", "inference-free", lexical={"weight": 0.5, "k1": 1.2})
+    idf = np.ones(VOCAB, dtype=np.float32)
+    store = SegmentStore.create(tmp_path / "ix", lexical, VOCAB, "uint8", idf=idf)
+    store.add(["a"], vectors(1, 1))
+    path = tmp_path / "ix/manifest.json"
+    raw = json.loads(path.read_text())
+    assert raw["encoder"]["lexical"] == {"weight": 0.5, "k1": 1.2}
+    assert SegmentStore(tmp_path / "ix").snapshot().encoder == lexical
+    SegmentStore.create(tmp_path / "off", INFO, VOCAB).add(["a"], vectors(1, 1))
+    assert "lexical" not in json.loads((tmp_path / "off/manifest.json").read_text())["encoder"]
+    path.write_text(json.dumps({**raw, "encoder": {**raw["encoder"], "lexical": {"k1": 1}}}))
+    with pytest.raises(SpireError, match="encoder.lexical"):
+        SegmentStore(tmp_path / "ix")

@@ -90,3 +90,37 @@ def test_index_command_on_jsonl(tmp_path, splade_tiny_path):
     assert (tmp_path / "plain" / "postings" / "doc_ids.npy").is_file()
     plain = spire("search", str(tmp_path / "plain"), "heat transfer", "--json", "-k", "5")
     assert json.loads(plain.stdout)["hits"] == json.loads(found.stdout)["hits"]
+
+
+def test_index_with_a_lexical_model_folder(tmp_path, lexical_model_path):
+    from encoders import load_encoder
+    from encoders.lexical import Lexical, lexical_weights
+    from indexing import InvertedIndex
+
+    texts = {"a": "wind tunnel tests of a delta wing " * 50 + "plum", "b": "heat heat transfer"}
+    corpus = tmp_path / "docs.jsonl"
+    lines = [json.dumps({"id": i, "contents": t}) + "\n" for i, t in texts.items()]
+    corpus.write_text("".join(lines))
+    model = ("--model", str(lexical_model_path), "--mode", "inference-free")
+    proc = spire("index", str(corpus), "--out", str(tmp_path / "idx"), *model,
+                 "--impact-dtype", "float32", "--doc-max-length", "32")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["encoder"]["lexical"] == {"weight": 1.0, "k1": 0.9}
+    query = "delta wing heat transfer plum"
+    found = json.loads(spire("search", str(tmp_path / "idx"), query, "--json").stdout)["hits"]
+    # Every score is the query times the learned vector plus the lexical term.
+    idf = InvertedIndex.load(tmp_path / "idx").idf
+    enc = load_encoder(str(lexical_model_path), "inference-free", idf=idf, lexical_weight=0,
+                       doc_max_length=32)  # fmt: skip
+    docs = enc.encode_documents(list(texts.values()))
+    docs += lexical_weights(enc.tokenizer, list(texts.values()), Lexical(1.0, 0.9))
+    scores = (enc.encode_queries([query]) @ docs.T).toarray()[0]
+    assert {h["docid"]: h["score"] for h in found} == pytest.approx(
+        dict(zip(texts, scores.tolist(), strict=True)), rel=1e-5
+    )
+    # --lexical-weight 0 turns the folder's term off; nothing is recorded then.
+    proc = spire("index", str(corpus), "--out", str(tmp_path / "off"), *model,
+                 "--lexical-weight", "0")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "lexical" not in json.loads((tmp_path / "off" / "manifest.json").read_text())["encoder"]

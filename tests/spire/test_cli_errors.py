@@ -184,3 +184,18 @@ def test_usage_errors_exit_2(args):
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--mode", "inference-free", "--lexical-weight", "-1"), "--lexical-weight"),
+        (("--mode", "inference-free", "--lexical-weight", "nan"), "--lexical-weight"),
+        (("--mode", "inference-free", "--lexical-weight", "inf"), "--lexical-weight"),
+        (("--lexical-weight", "1"), "inference-free"),  # siamese queries are not tokens
+    ],
+    ids=["negative", "nan", "inf", "siamese"],
+)
+def test_bad_lexical_weight(beir, tmp_path, args, fragment):
+    assert_input_error(spire("index", beir, "--out", tmp_path / "idx", *args), fragment)
+    assert_input_error(spire("eval", beir, *args), fragment)

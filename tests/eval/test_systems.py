@@ -1,0 +1,47 @@
+"""eval.systems: the inference-free lexical term is added to its own index only."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.datasets import load_dataset
+from eval.systems import Systems
+from indexing import InvertedIndex
+from tests.conftest import write_beir
+
+CORPUS = [
+    {"_id": "d1", "title": "Wings", "text": "wind tunnel tests of a delta wing"},
+    {"_id": "d2", "title": "", "text": "boundary layer heat transfer heat heat"},
+    {"_id": "d3", "title": "", "text": "the airship hangar " * 100 + "plum"},
+]
+QUERIES = [{"_id": "q1", "text": "delta wing"}, {"_id": "q2", "text": "heat transfer plum"}]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    qrels = [("q1", "d1", 1), ("q2", "d2", 1)]
+    folder = write_beir(tmp_path_factory.mktemp("beir"), CORPUS, QUERIES, qrels)
+    return load_dataset(folder, "test")
+
+
+def runs(data, model: str, names=("siamese", "inference-free"), **options) -> dict:
+    systems = Systems(data, model=model, impact_dtype="float32", show_progress=False, **options)
+    return {name: flat(systems.run(name).run) for name in names}
+
+
+def flat(run) -> dict:
+    return {(q, d): score for q, hits in run.items() for d, score in hits.items()}
+
+
+def test_lexical_term_is_added_to_the_inference_free_index_only(data, tmp_path, lexical_model_path):
+    folder = str(lexical_model_path)  # lexical.json: weight 1, k1 0.9
+    plain = runs(data, "splade-tiny")
+    lexical = runs(data, folder, save_index=tmp_path / "ix", overwrite=True)
+    by_weight = runs(data, "splade-tiny", ["inference-free"], encoder_options={"lexical_weight": 1})
+    off = runs(data, folder, encoder_options={"lexical_weight": 0})
+    assert lexical["siamese"] == pytest.approx(plain["siamese"])  # shared vectors, no term
+    assert lexical["inference-free"] == pytest.approx(by_weight["inference-free"])
+    assert off["inference-free"] == pytest.approx(plain["inference-free"])
+    assert lexical["inference-free"]["q2", "d3"] > plain["inference-free"].get(("q2", "d3"), 0)
+    saved = InvertedIndex.load(tmp_path / "ix").encoder  # the last one saved: inference-free
+    assert saved.mode == "inference-free" and saved.lexical == {"weight": 1.0, "k1": 0.9}
