@@ -218,7 +218,7 @@ def reidf(
     loaded = load_corpus(corpus)
     info = snap.encoder
     encoder = load_encoder(
-        info.name, info.mode, idf=snap.idf, doc_max_length=info.doc_max_length
+        info.name, info.mode, idf=snap.idf, **info.load_options()
     )  # tokenizer only: fit_idf never runs the model
     result = store.set_idf(encoder.fit_idf(loaded.texts))
     live = set(snap.live_ids())
