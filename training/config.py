@@ -50,6 +50,11 @@ class TrainConfig:
     query_max_length: int = 64
     doc_max_length: int = 256
     activation_threshold: float = 0.0  # zero smaller activations in the training forward
+    # Inference-free only: add weight * saturated tf of each document's own word pieces to
+    # its vector (encoders/lexical.py), so the student learns what BM25 over word pieces
+    # misses. None: 1.0 for inference-free students, off for siamese ones.
+    lexical_weight: float | None = None
+    lexical_k1: float = 0.9
     # Optimisation
     seed: int = 13
     steps: int = 1000
@@ -121,6 +126,16 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def lexical(self):
+        """The student's encoders.lexical.Lexical: the default is on for inference-free."""
+        from encoders.lexical import Lexical
+
+        weight = self.lexical_weight
+        if weight is None:
+            weight = 1.0 if self.student == "inference-free" else 0.0
+        return Lexical(weight, self.lexical_k1)
 
     def check(self, source: str = "config") -> None:
         """Ranges and combinations; types were checked by from_dict."""
@@ -209,6 +224,10 @@ def _problems(c: TrainConfig):  # a flat list of independent checks
         yield "teacher weights must be non-negative and not all 0"
     if c.student == "siamese" and (c.learn_idf or c.doc_regularizer == "idf-flops"):
         yield "learn_idf and doc_regularizer 'idf-flops' apply to inference-free students only"
+    if c.student == "siamese" and (c.lexical_weight or 0) > 0:
+        yield "lexical_weight applies to inference-free students only (queries have no model)"
+    if (c.lexical_weight is not None and c.lexical_weight < 0) or c.lexical_k1 <= 0:
+        yield "lexical_weight must not be negative and lexical_k1 must be positive"
     if c.student == "inference-free" and c.flops_q_lambda > 0:
         yield "flops_q_lambda needs a siamese student (inference-free queries have no model)"
     if c.negatives_from == "data" and c.pseudo_queries_from:

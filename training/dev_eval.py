@@ -69,7 +69,8 @@ def encode_corpus(student, texts: list[str], max_length: int) -> sp.csr_matrix:
     docs, _ = encode_sparse(
         forward.tokenizer, texts, max_length, TOKENS_PER_BATCH, batch, forward.vocab_size
     )
-    return docs
+    lexical = student.lexical_vectors(texts)
+    return docs if lexical is None else (docs + lexical).tocsr()
 
 
 def top_k_run(
@@ -94,7 +95,10 @@ def top_k_run(
 def _pool_run(student, dev: DevSet, qids, queries: sp.csr_matrix, doc_max_length: int) -> dict:
     doc_ids = sorted(dev.docs)
     row = {d: i for i, d in enumerate(doc_ids)}
-    docs = _encode(student.encode_documents, [dev.docs[d] for d in doc_ids], doc_max_length)
+    texts = [dev.docs[d] for d in doc_ids]
+    docs = _encode(student.encode_documents, texts, doc_max_length)
+    lexical = student.lexical_vectors(texts)
+    docs = docs if lexical is None else (docs + lexical).tocsr()
     run = {}
     for i, qid in enumerate(qids):
         pool = dev.pools[qid]

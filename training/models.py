@@ -17,10 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
 from encoders import sparse_head
+from encoders.lexical import Lexical, lexical_weights, save_lexical
 
 from .losses.l0_mask import threshold_activations
 
@@ -99,17 +101,44 @@ class InferenceFreeStudent(nn.Module):
     The query side is exactly encoders/inference_free.py's (no special tokens, the same
     token budget), so training optimises the function that search will use. `idf` is a
     parameter, trainable when `learn_idf`.
+
+    `lexical` (encoders/lexical.py) is a fixed part of every document vector: the
+    document's own word pieces with saturated term frequency. `encode_documents` gives
+    the learnt part (what the sparsity penalties see); `document_vectors` adds the
+    lexical part, as the index will.
     """
 
     kind = "inference-free"
 
-    def __init__(self, doc: SpladeForward, idf: np.ndarray, learn_idf: bool = False) -> None:
+    def __init__(
+        self,
+        doc: SpladeForward,
+        idf: np.ndarray,
+        learn_idf: bool = False,
+        lexical: Lexical | None = None,
+    ) -> None:
         super().__init__()
         self.doc = doc
         self.idf = nn.Parameter(torch.as_tensor(idf, dtype=torch.float32), requires_grad=learn_idf)
+        self.lexical = lexical or Lexical()
 
     def encode_documents(self, texts: list[str], max_length: int) -> Tensor:
         return self.doc(texts, max_length)
+
+    def lexical_vectors(self, texts: list[str]) -> sp.csr_matrix | None:
+        """The documents' lexical part (None when off)."""
+        if not self.lexical.enabled:
+            return None
+        return lexical_weights(self.doc.tokenizer, texts, self.lexical)
+
+    def document_vectors(self, learnt: Tensor, texts: list[str]) -> Tensor:
+        """The indexed document vectors: the learnt part `learnt` of `texts` plus their
+        lexical part."""
+        lexical = self.lexical_vectors(texts)
+        if lexical is None:
+            return learnt
+        dense = torch.as_tensor(lexical.toarray(), device=learnt.device, dtype=learnt.dtype)
+        return learnt + dense
 
     def encode_queries(self, texts: list[str], max_length: int) -> Tensor:
         return self.query_bags(texts, max_length) * torch.relu(self.idf)
@@ -132,6 +161,8 @@ class InferenceFreeStudent(nn.Module):
         _save_mlm(self.doc, folder)
         idf = torch.relu(self.idf.detach()).cpu().numpy()
         save_idf_json(idf, self.doc.tokenizer, folder / "idf.json")
+        if self.lexical.enabled:
+            save_lexical(self.lexical, folder)
 
 
 class SiameseStudent(nn.Module):
@@ -148,6 +179,12 @@ class SiameseStudent(nn.Module):
 
     def encode_queries(self, texts: list[str], max_length: int) -> Tensor:
         return self.doc(texts, max_length)
+
+    def lexical_vectors(self, texts: list[str]) -> None:
+        return None
+
+    def document_vectors(self, learnt: Tensor, texts: list[str]) -> Tensor:
+        return learnt
 
     def save(self, folder: Path) -> None:
         _save_mlm(self.doc, folder)
@@ -167,6 +204,7 @@ def build_student(
     *,
     learn_idf: bool = False,
     activation_threshold: float = 0.0,
+    lexical: Lexical | None = None,
 ) -> InferenceFreeStudent | SiameseStudent:
     """A student initialised from a masked LM (registry name, folder or hub id)."""
     from encoders.loading import load_masked_lm, load_tokenizer
@@ -178,7 +216,7 @@ def build_student(
         return SiameseStudent(doc)
     if idf is None:
         raise ValueError("an inference-free student needs an IDF table")
-    return InferenceFreeStudent(doc, idf, learn_idf)
+    return InferenceFreeStudent(doc, idf, learn_idf, lexical)
 
 
 def initial_idf(init_model: str, corpus: list[str], doc_max_length: int) -> np.ndarray:
@@ -208,4 +246,5 @@ def build_from_config(config, corpus: list[str]) -> InferenceFreeStudent | Siame
         idf,
         learn_idf=config.learn_idf,
         activation_threshold=config.activation_threshold,
+        lexical=config.lexical,
     )

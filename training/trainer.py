@@ -194,8 +194,10 @@ class _Loop:
         q = self.student.encode_queries(
             [train.queries[i] for i in train.query_index[idx]], c.query_max_length
         )
-        d = self.student.encode_documents([train.docs[i] for i in groups.ravel()], c.doc_max_length)
-        scores = q @ d.T  # (n, n * g): every query against every document of the batch
+        texts = [train.docs[i] for i in groups.ravel()]
+        d = self.student.encode_documents(texts, c.doc_max_length)  # the learnt part
+        indexed = self.student.document_vectors(d, texts)  # + the lexical part, if any
+        scores = q @ indexed.T  # (n, n * g): every query against every document of the batch
         own = scores.view(n, n, g)[torch.arange(n), torch.arange(n)]  # (n, g), positive first
         parts: dict[str, torch.Tensor] = {}
         total = torch.zeros((), device=self.device)
@@ -215,7 +217,7 @@ class _Loop:
         total = total + self._regularizers(step, q, d, parts)
         parts["loss"] = total
         with torch.no_grad():
-            parts["doc_postings"] = (d > 0).sum(dim=1).float().mean()
+            parts["doc_postings"] = (indexed > 0).sum(dim=1).float().mean()
             parts["query_postings"] = (q > 0).sum(dim=1).float().mean()
         return parts
 

@@ -42,8 +42,11 @@ def test_corpus_mode_ranks_every_corpus_document(dev_and_student):
     # Brute force: every corpus document, encoded one at a time, dense dot products.
     with torch.no_grad():
         student.eval()
-        docs = torch.cat(
-            [student.encode_documents([t], config.doc_max_length) for t in dev.corpus_texts]
+        docs = torch.cat(  # learnt part + lexical part, as indexed
+            [
+                student.document_vectors(student.encode_documents([t], config.doc_max_length), [t])
+                for t in dev.corpus_texts
+            ]
         )
         qids = sorted(dev.queries)
         queries = student.encode_queries([dev.queries[q] for q in qids], config.query_max_length)
@@ -58,6 +61,7 @@ def test_corpus_mode_ranks_every_corpus_document(dev_and_student):
             assert score == pytest.approx(expected[doc], rel=1e-5)
         outside_pools += len(set(run[qid]) - set(dev.pools[qid]))
     assert outside_pools > 0
+    assert student.lexical.enabled  # the default inference-free student has the lexical term
 
 
 def test_pool_mode_scores_only_the_pools(dev_and_student):

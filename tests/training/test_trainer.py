@@ -120,6 +120,30 @@ def test_training_forward_matches_the_inference_encoder(splade_tiny_path):
     assert np.abs(queries - expected).max() < 1e-6
 
 
+def test_saved_model_indexes_what_the_student_scored(toy_run):
+    """The default inference-free student adds the lexical term; the saved folder carries
+    it in lexical.json, so the encoder's document vectors are the student's
+    document_vectors (learnt + lexical), beyond the transformer's length too."""
+    from encoders import load_encoder
+    from encoders.lexical import Lexical, load_lexical
+    from training.models import build_student
+
+    config, result = toy_run
+    out = result.output
+    assert load_lexical(out) == Lexical(1.0, 0.9)
+    texts = ["Paris is the capital of France. " * 3, "Coffee contains caffeine.", "x"]
+    encoder = load_encoder(str(out), "inference-free", doc_max_length=8)
+    student = build_student("inference-free", str(out), encoder.idf, lexical=load_lexical(out))
+    with torch.no_grad():
+        learnt = student.eval().encode_documents(texts, 8)
+        docs = student.document_vectors(learnt, texts).numpy()
+    assert np.abs(docs - encoder.encode_documents(texts).toarray()).max() < 1e-5
+    vocab = encoder.tokenizer.get_vocab()
+    # "france" occurs 3 times, twice past the first 8 tokens: the lexical term counts all.
+    france = vocab["france"]
+    assert docs[0, france] == pytest.approx(float(learnt[0, france]) + 3 * 1.9 / 3.9, rel=1e-4)
+
+
 def test_distillation_with_learnt_idf_on_a_beir_train_split(tiny_beir, tmp_path, minilm_path):
     """KL + MarginMSE from a dense + BM25 ensemble, BM25 negatives, learnable IDF, the l0
     mask and dev evaluation on held-out train queries, for a few real steps."""
