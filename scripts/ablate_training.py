@@ -33,6 +33,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TEACHERS = {"dense:all-MiniLM-L6-v2": 1.0, "splade:splade-tiny": 1.0, "bm25": 0.5}
 ROWS = {
     "a": "splade-tiny as is",
+    "a+": "(a) + the lexical term (saturated tf of the document's word pieces), no training",
     "b": "contrastive only (InfoNCE, in-batch + BM25 hard negatives)",
     "c": "(b) + FLOPS on the matched vector idf*w, quadratic warm-up",
     "d": "(b) + IDF-aware FLOPS (FLOPS on w, IDF in the matching)",
@@ -62,6 +63,7 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
         dev_doc_max_length=args.dev_doc_max_length,
         eval_every=args.eval_every,
         doc_regularizer="none",
+        lexical_weight=args.lexical_weight,
         flops_d_lambda=args.flops_lambda,
         flops_d_warmup=max(1, args.steps // 3),
         seed=args.seed,
@@ -90,7 +92,7 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
 
 def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
     """The row's model (name or folder) and its training record."""
-    if row == "a":
+    if row in ("a", "a+"):
         return "splade-tiny", {"train_seconds": 0.0, "wall_seconds": 0.0, "steps": 0}
     fields = row_config(row, args)
     output = Path(fields["output"])
@@ -114,15 +116,17 @@ def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
     return str(output), record
 
 
-def evaluate_row(model: str, learnt_idf: bool, dataset: str, args) -> dict:
+def evaluate_row(row: str, model: str, learnt_idf: bool, dataset: str, args) -> dict:
     from eval.pipeline import evaluate
 
+    # Trained rows carry their lexical term in lexical.json; the untrained rows set it.
+    lexical = {"a": 0.0, "a+": args.lexical_weight}.get(row)
     with tempfile.TemporaryDirectory(prefix="spire-ablation-") as tmp:
         if Path(model).is_dir() and not learnt_idf and args.eval_idf == "corpus":
             model = _without_idf(Path(model), Path(tmp))
         report = evaluate(
             args.data / dataset, model=model, mode="inference-free", split="test",
-            show_progress=not args.quiet,
+            show_progress=not args.quiet, lexical_weight=lexical,
         )  # fmt: skip
     return {
         "nDCG@10": report.metrics["nDCG@10"],
@@ -163,6 +167,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--doc-max-length", type=int, default=128)
     parser.add_argument("--flops-lambda", type=float, default=1e-3)
+    parser.add_argument("--lexical-weight", type=float, default=1.0, help="rows (a+)-(f); 0: off")
     parser.add_argument("--distill-negatives", type=int, default=3)
     parser.add_argument("--idf-lr", type=float, default=1e-3)
     parser.add_argument("--full-negatives-from", default="index", choices=["index", "bm25"])
@@ -180,7 +185,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--rows", default="a,b,c,d,e,f")
+    parser.add_argument("--rows", default="a,a+,b,c,d,e,f")
     parser.add_argument("--datasets", default="scifact,cranfield,cisi")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
@@ -196,7 +201,7 @@ def main() -> None:
             parser.error(f"unknown row {row!r}; rows are {', '.join(ROWS)}")
         model, record = train_row(row, args)
         learnt = bool(record.get("learn_idf"))
-        record["eval"] = {d: evaluate_row(model, learnt, d, args) for d in args.datasets}
+        record["eval"] = {d: evaluate_row(row, model, learnt, d, args) for d in args.datasets}
         results[row] = record
         (args.out / "ablation.json").write_text(json.dumps(results, indent=1))
         print(f"row ({row}) done: {json.dumps(record)}", flush=True)

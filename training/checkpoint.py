@@ -23,7 +23,16 @@ WEIGHTS = "student.safetensors"
 TENSORS = "trainer_state.safetensors"
 # Config fields a resumed run must share with its checkpoint: they fix the model's
 # structure or the sequence of batches. Others (steps, lr, eval cadence) may change.
-STRUCTURE = ("student", "init_model", "learn_idf", "seed", "batch_size", "negatives")
+STRUCTURE = (
+    "student",
+    "init_model",
+    "learn_idf",
+    "seed",
+    "batch_size",
+    "negatives",
+    "lexical_weight",
+    "lexical_k1",
+)
 
 
 def checkpoint_name(step: int) -> str:

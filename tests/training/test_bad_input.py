@@ -60,6 +60,9 @@ def test_unknown_field_and_wrong_types(tmp_path):
         ({"steps": 0}, "steps must be at least 1"),
         ({"dev_mode": "pools"}, "dev_mode must be one of corpus, pool, not 'pools'"),
         ({"dev_doc_max_length": 0}, "dev_doc_max_length must be at least 1"),
+        ({"student": "siamese", "doc_regularizer": "flops", "lexical_weight": 1.0}, "lexical"),
+        ({"lexical_weight": -1.0}, "lexical_weight must not be negative"),
+        ({"lexical_k1": 0.0}, "lexical_k1 must be positive"),
     ],
 )
 def test_inconsistent_configs(changes, fragment):
@@ -106,6 +109,7 @@ def test_incompatible_checkpoints(toy_run, tmp_path):
 
     _fails_fast(resume(student="siamese", doc_regularizer="flops"), "student='inference-free'")
     _fails_fast(resume(batch_size=3), "batch_size=2", "batch_size=3")
+    _fails_fast(resume(lexical_weight=0.0), "lexical_weight=None", "lexical_weight=0.0")
     _fails_fast(resume(steps=10), "leaves nothing to train")
     _fails_fast(resume(max_queries=50), "different examples")
     _fails_fast(quick_config(tmp_path / "r", data, resume=str(tmp_path)), "holds no checkpoint")
