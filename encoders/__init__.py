@@ -40,7 +40,7 @@ def load_encoder(
     precision: str = "fp32",
     doc_top_k: int | None = None,
     lexical_weight: float | None = None,
-    lexical_k1: float | None = None,
+    lexical_params: dict | None = None,
 ) -> SparseEncoder:
     """A SPLADE encoder by registry name, local folder or hub id.
 
@@ -51,7 +51,8 @@ def load_encoder(
     `idf`, else the model folder's OpenSearch-style idf.json, else `fit_idf(corpus)`.
     Its documents also get a lexical term (encoders/lexical.py) as the model folder's
     lexical.json says (none: off); `lexical_weight` overrides its weight (0: off) and
-    `lexical_k1` its k1. A siamese encoder has no lexical term.
+    `lexical_params` its other fields (k1, b, avgdl: e.g. as an index recorded them). A
+    siamese encoder has no lexical term.
     """
     from .inference_free import InferenceFreeEncoder
     from .loading import load_masked_lm, load_tokenizer
@@ -95,16 +96,18 @@ def load_encoder(
         idf=idf,
         query_max_length=query_max_length,
         doc_max_length=doc_max_length,
-        lexical=_lexical(name, lexical_weight, lexical_k1),
+        lexical=_lexical(name, lexical_weight, lexical_params),
     )
 
 
-def _lexical(name: str, weight: float | None, k1: float | None) -> Lexical:
-    """The model folder's lexical.json with `weight` and `k1` overriding its fields."""
+def _lexical(name: str, weight: float | None, params: dict | None) -> Lexical:
+    """The model folder's lexical.json with `weight` and `params` overriding its fields."""
     if weight == 0:
         return Lexical()  # off: the folder's file is not even read
-    own = load_lexical(resolve(name))
-    return Lexical(own.weight if weight is None else weight, own.k1 if k1 is None else k1)
+    fields = {**load_lexical(resolve(name)).to_dict(), **(params or {})}
+    if weight is not None:
+        fields["weight"] = weight
+    return Lexical(**fields)
 
 
 def _onnx_encoder(folder, precision, doc_top_k, query_max_length, doc_max_length):

@@ -25,7 +25,8 @@ class EncoderInfo:
     mode: str
     query_max_length: int = 64
     doc_max_length: int = 256
-    # The lexical term in each document vector, {"weight", "k1"} (encoders/lexical.py);
+    # The lexical term in each document vector, {"weight", "k1", "b", "avgdl"}
+    # (encoders/lexical.py; b and avgdl may be absent: 0);
     # None (and absent from the manifest, as in every older one) when off.
     lexical: dict[str, float] | None = None
 
@@ -54,20 +55,20 @@ class EncoderInfo:
             "query_max_length": self.query_max_length,
             "doc_max_length": self.doc_max_length,
             "lexical_weight": lexical["weight"],
-            "lexical_k1": lexical.get("k1"),
+            "lexical_params": {k: v for k, v in lexical.items() if k != "weight"},
         }
 
     def type_problem(self) -> str:
         """Why the recorded lexical term is malformed ("" when it is not)."""
-        from encoders.lexical import Lexical
+        from encoders.lexical import FIELDS, Lexical
 
         lexical = self.lexical
         if lexical is None:
             return ""
-        problem = "encoder.lexical must be {weight: number >= 0, k1: number > 0}"
+        problem = "encoder.lexical must be {weight: number >= 0, k1: number > 0, b?, avgdl?}"
         if not (
             isinstance(lexical, dict)
-            and set(lexical) == {"weight", "k1"}
+            and {"weight", "k1"} <= set(lexical) <= set(FIELDS)
             and all(_is_number(v) for v in lexical.values())
         ):
             return problem

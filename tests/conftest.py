@@ -21,14 +21,17 @@ def splade_tiny_path() -> Path:
     return pull_model("splade-tiny")
 
 
+LEXICAL = {"weight": 1.0, "k1": 0.9, "b": 0.4, "avgdl": 40.0}
+
+
 @pytest.fixture(scope="session")
 def lexical_model_path(splade_tiny_path, tmp_path_factory) -> Path:
-    """A copy of splade-tiny's folder with lexical.json {"weight": 1.0, "k1": 0.9}."""
+    """A copy of splade-tiny's folder with lexical.json (BM25 length normalisation on)."""
     import shutil
 
     folder = tmp_path_factory.mktemp("lexical") / "splade-tiny-lexical"
     shutil.copytree(splade_tiny_path, folder)
-    (folder / "lexical.json").write_text('{"weight": 1.0, "k1": 0.9}')
+    (folder / "lexical.json").write_text(json.dumps(LEXICAL))
     return folder
 
 

@@ -32,6 +32,7 @@ STRUCTURE = (
     "negatives",
     "lexical_weight",
     "lexical_k1",
+    "lexical_b",
 )
 
 

@@ -55,6 +55,7 @@ class TrainConfig:
     # misses. None: 1.0 for inference-free students, off for siamese ones.
     lexical_weight: float | None = None
     lexical_k1: float = 0.9
+    lexical_b: float = 0.4  # BM25 length normalisation against the training corpus's avgdl
     # Optimisation
     seed: int = 13
     steps: int = 1000
@@ -127,15 +128,17 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @property
-    def lexical(self):
-        """The student's encoders.lexical.Lexical: the default is on for inference-free."""
+    def lexical(self, avgdl: float):
+        """The student's encoders.lexical.Lexical (on by default for inference-free), with
+        `avgdl` the training corpus's mean length in word pieces."""
         from encoders.lexical import Lexical
 
         weight = self.lexical_weight
         if weight is None:
             weight = 1.0 if self.student == "inference-free" else 0.0
-        return Lexical(weight, self.lexical_k1)
+        if weight == 0:
+            return Lexical()
+        return Lexical(weight, self.lexical_k1, self.lexical_b, avgdl if self.lexical_b else 0.0)
 
     def check(self, source: str = "config") -> None:
         """Ranges and combinations; types were checked by from_dict."""
@@ -228,6 +231,8 @@ def _problems(c: TrainConfig):  # a flat list of independent checks
         yield "lexical_weight applies to inference-free students only (queries have no model)"
     if (c.lexical_weight is not None and c.lexical_weight < 0) or c.lexical_k1 <= 0:
         yield "lexical_weight must not be negative and lexical_k1 must be positive"
+    if not 0 <= c.lexical_b <= 1:
+        yield "lexical_b must be between 0 and 1"
     if c.student == "inference-free" and c.flops_q_lambda > 0:
         yield "flops_q_lambda needs a siamese student (inference-free queries have no model)"
     if c.negatives_from == "data" and c.pseudo_queries_from:

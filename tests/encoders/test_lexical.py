@@ -10,6 +10,7 @@ import pytest
 from encoders import load_encoder
 from encoders.lexical import Lexical, lexical_weights, load_lexical, save_lexical, term_counts
 from spire.errors import SpireError
+from tests.conftest import LEXICAL
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +48,23 @@ def test_the_whole_text_counts_beyond_doc_max_length(tokenizer):
     [
         ("{not json", "not valid JSON"),
         ('["weight", 1]', "expected an object"),
-        ('{"weight": 1, "b": 0.4}', "unknown field 'b'"),
+        ('{"weight": 1, "bee": 0.4}', "unknown field 'bee'"),
+        ('{"weight": 1, "b": 0.4}', "needs avgdl"),
         ('{"weight": "1"}', "field 'weight' must be a number"),
         ('{"weight": true}', "field 'weight' must be a number"),
         ('{"weight": -1}', "weight must be a finite number >= 0"),
         ('{"weight": 1, "k1": 0}', "k1 must be a finite number > 0"),
     ],
-    ids=["invalid-json", "not-object", "unknown-field", "string", "bool", "negative", "k1-zero"],
+    ids=[
+        "invalid-json",
+        "not-object",
+        "unknown-field",
+        "b-no-avgdl",
+        "string",
+        "bool",
+        "negative",
+        "k1-zero",
+    ],
 )
 def test_bad_lexical_json_is_one_line_naming_the_file(tmp_path, content, fragment):
     (tmp_path / "lexical.json").write_text(content)
@@ -65,15 +76,18 @@ def test_bad_lexical_json_is_one_line_naming_the_file(tmp_path, content, fragmen
 
 def test_lexical_json_round_trip_and_absent_is_off(tmp_path):
     assert load_lexical(tmp_path) == Lexical() and not Lexical().enabled
-    save_lexical(Lexical(0.5, 1.2), tmp_path)
+    save_lexical(Lexical(0.5, 1.2, 0.4, 250.0), tmp_path)
+    assert load_lexical(tmp_path) == Lexical(0.5, 1.2, 0.4, 250.0)
+    saved = json.loads((tmp_path / "lexical.json").read_text())
+    assert saved == {"weight": 0.5, "k1": 1.2, "b": 0.4, "avgdl": 250.0}
+    (tmp_path / "lexical.json").write_text('{"weight": 0.5, "k1": 1.2}')  # b, avgdl: 0
     assert load_lexical(tmp_path) == Lexical(0.5, 1.2)
-    assert json.loads((tmp_path / "lexical.json").read_text()) == {"weight": 0.5, "k1": 1.2}
 
 
 def test_encoder_with_lexical_adds_its_weights(lexical_model_path):
     texts = ["the cat the cat the dog", "", "wind tunnel " * 300 + "plum"]
     enc = load_encoder(str(lexical_model_path), "inference-free")
-    assert enc.lexical == Lexical(1.0, 0.9)
+    assert enc.lexical == Lexical(**LEXICAL)
     off = load_encoder(str(lexical_model_path), "inference-free", lexical_weight=0)
     got, learned = enc.encode_documents(texts), off.encode_documents(texts)
     expected = learned + lexical_weights(enc.tokenizer, texts, enc.lexical)
@@ -88,11 +102,35 @@ def test_load_encoder_lexical_overrides(lexical_model_path, splade_tiny_path):
     assert load_encoder("splade-tiny", "inference-free", lexical_weight=1.5).lexical == Lexical(
         1.5, 0.9
     )
-    assert load_encoder(folder, "inference-free", lexical_weight=2).lexical == Lexical(2.0, 0.9)
+    assert load_encoder(folder, "inference-free", lexical_weight=2).lexical == Lexical(
+        **{**LEXICAL, "weight": 2.0}
+    )
     assert load_encoder(folder, "inference-free", lexical_weight=0).lexical == Lexical()
-    assert load_encoder(folder, "inference-free", lexical_k1=1.2).lexical == Lexical(1.0, 1.2)
+    params = {"k1": 1.2}
+    got = load_encoder(folder, "inference-free", lexical_params=params).lexical
+    assert got == Lexical(**{**LEXICAL, "k1": 1.2})
     with pytest.raises(SpireError, match="weight must be a finite number >= 0"):
         load_encoder(folder, "inference-free", lexical_weight=-1)
     with pytest.raises(SpireError, match="for mode inference-free"):
         load_encoder(folder, "siamese", lexical_weight=1)
     assert not hasattr(load_encoder(folder, "siamese", lexical_weight=0), "lexical")
+
+
+def test_length_normalisation_is_bm25s(splade_tiny_path):
+    """b > 0: k1 (1 - b + b dl / avgdl) replaces k1; dl counts the document's word pieces."""
+    from encoders.lexical import Lexical, lexical_weights
+    from encoders.loading import load_tokenizer
+
+    tokenizer = load_tokenizer("splade-tiny")
+    texts = ["the cat the cat the dog", "cat"]  # 6 and 1 word pieces
+    lexical = Lexical(2.0, 0.9, 0.5, avgdl=4.0)
+    got = lexical_weights(tokenizer, texts, lexical).toarray()
+    vocab = tokenizer.get_vocab()
+    long_k = 0.9 * (1 - 0.5 + 0.5 * 6 / 4)
+    assert got[0, vocab["the"]] == pytest.approx(2 * 3 * 1.9 / (3 + long_k))
+    assert got[0, vocab["dog"]] == pytest.approx(2 * 1.9 / (1 + long_k))
+    assert got[1, vocab["cat"]] == pytest.approx(2 * 1.9 / (1 + 0.9 * (1 - 0.5 + 0.5 / 4)))
+    with pytest.raises(SpireError, match="needs avgdl"):
+        Lexical(1.0, 0.9, 0.4)
+    with pytest.raises(SpireError, match="between 0 and 1"):
+        Lexical(1.0, 0.9, 1.5, 10.0)

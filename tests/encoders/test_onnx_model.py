@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from encoders import load_encoder
-from tests.conftest import BUNDLED_CRANFIELD
+from tests.conftest import BUNDLED_CRANFIELD, LEXICAL
 
 pytest.importorskip("onnxruntime")
 
@@ -63,7 +63,7 @@ def test_onnx_folder_keeps_idf_json_and_the_lexical_term(onnx_folder, lexical_mo
 
     texts = _texts(5)
     enc = load_encoder(str(onnx_folder), "inference-free")
-    assert enc.idf is not None and enc.lexical == Lexical(1.0, 0.9)
+    assert enc.idf is not None and enc.lexical == Lexical(**LEXICAL)
     reference = load_encoder(str(lexical_model_path), "inference-free").encode_documents(texts)
     assert abs(enc.encode_documents(texts) - reference).max() <= 1e-4
 

@@ -7,7 +7,7 @@ import pytest
 from eval.datasets import load_dataset
 from eval.systems import Systems
 from indexing import InvertedIndex
-from tests.conftest import write_beir
+from tests.conftest import LEXICAL, write_beir
 
 CORPUS = [
     {"_id": "d1", "title": "Wings", "text": "wind tunnel tests of a delta wing"},
@@ -34,14 +34,16 @@ def flat(run) -> dict:
 
 
 def test_lexical_term_is_added_to_the_inference_free_index_only(data, tmp_path, lexical_model_path):
-    folder = str(lexical_model_path)  # lexical.json: weight 1, k1 0.9
+    folder = str(lexical_model_path)  # lexical.json: LEXICAL
     plain = runs(data, "splade-tiny")
     lexical = runs(data, folder, save_index=tmp_path / "ix", overwrite=True)
-    by_weight = runs(data, "splade-tiny", ["inference-free"], encoder_options={"lexical_weight": 1})
+    params = {k: v for k, v in LEXICAL.items() if k != "weight"}
+    options = {"lexical_weight": 1, "lexical_params": params}
+    by_weight = runs(data, "splade-tiny", ["inference-free"], encoder_options=options)
     off = runs(data, folder, encoder_options={"lexical_weight": 0})
     assert lexical["siamese"] == pytest.approx(plain["siamese"])  # shared vectors, no term
     assert lexical["inference-free"] == pytest.approx(by_weight["inference-free"])
     assert off["inference-free"] == pytest.approx(plain["inference-free"])
     assert lexical["inference-free"]["q2", "d3"] > plain["inference-free"].get(("q2", "d3"), 0)
     saved = InvertedIndex.load(tmp_path / "ix").encoder  # the last one saved: inference-free
-    assert saved.mode == "inference-free" and saved.lexical == {"weight": 1.0, "k1": 0.9}
+    assert saved.mode == "inference-free" and saved.lexical == LEXICAL

@@ -14,6 +14,7 @@ from indexing import InvertedIndex, build_index
 from retrieval import Searcher
 from retrieval.segmented_searcher import SegmentedSearcher
 from retrieval.server import create_app
+from tests.conftest import LEXICAL
 
 DOCS = {
     "a": "wind tunnel tests of a delta wing",
@@ -39,7 +40,7 @@ def expected_score(model: str, idf, lexical: Lexical, text: str) -> float:
 
 def test_searchers_reload_the_recorded_lexical_term(tmp_path, lexical_model_path):
     folder = build(tmp_path / "ix", str(lexical_model_path), 2.0)  # the folder says 1.0
-    recorded = Lexical(2.0, 0.9)
+    recorded = Lexical(**{**LEXICAL, "weight": 2.0})
     assert InvertedIndex.load(folder).encoder.lexical == recorded.to_dict()
     assert Searcher(InvertedIndex.load(folder)).encoder.lexical == recorded
     assert SegmentedSearcher(folder).encoder().lexical == recorded
@@ -52,12 +53,13 @@ def test_searchers_reload_the_recorded_lexical_term(tmp_path, lexical_model_path
 def test_server_adds_documents_with_the_recorded_lexical_term(tmp_path, lexical_model_path):
     model = str(lexical_model_path)
     folder = build(tmp_path / "ix", model, 2.0)
+    recorded = Lexical(**{**LEXICAL, "weight": 2.0})
     idf = InvertedIndex.load(folder).idf
     with fx.LiveServer(create_app(folder)) as live, live.client() as client:
         added = client.post("/documents", json={"documents": [{"id": "new", "text": NEW}]})
         assert added.status_code == 200 and added.json()["added"] == 1
         hits = client.post("/search", json={"query": QUERY, "k": 10}).json()["results"][0]
     scores = {h["docid"]: h["score"] for h in hits["hits"]}
-    assert scores["new"] == pytest.approx(expected_score(model, idf, Lexical(2.0), NEW), 1e-5)
-    assert scores["a"] == pytest.approx(expected_score(model, idf, Lexical(2.0), DOCS["a"]), 1e-5)
-    assert scores["new"] != pytest.approx(expected_score(model, idf, Lexical(1.0), NEW), 1e-3)
+    assert scores["new"] == pytest.approx(expected_score(model, idf, recorded, NEW), 1e-5)
+    assert scores["a"] == pytest.approx(expected_score(model, idf, recorded, DOCS["a"]), 1e-5)
+    assert scores["new"] != pytest.approx(expected_score(model, idf, Lexical(**LEXICAL), NEW), 1e-3)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import LEXICAL
+
 REPO = Path(__file__).resolve().parents[2]
 CRANFIELD = REPO / "spire" / "data" / "cranfield"
 
@@ -106,7 +108,7 @@ def test_index_with_a_lexical_model_folder(tmp_path, lexical_model_path):
                  "--impact-dtype", "float32", "--doc-max-length", "32")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    assert manifest["encoder"]["lexical"] == {"weight": 1.0, "k1": 0.9}
+    assert manifest["encoder"]["lexical"] == LEXICAL
     query = "delta wing heat transfer plum"
     found = json.loads(spire("search", str(tmp_path / "idx"), query, "--json").stdout)["hits"]
     # Every score is the query times the learned vector plus the lexical term.
@@ -114,7 +116,7 @@ def test_index_with_a_lexical_model_folder(tmp_path, lexical_model_path):
     enc = load_encoder(str(lexical_model_path), "inference-free", idf=idf, lexical_weight=0,
                        doc_max_length=32)  # fmt: skip
     docs = enc.encode_documents(list(texts.values()))
-    docs += lexical_weights(enc.tokenizer, list(texts.values()), Lexical(1.0, 0.9))
+    docs += lexical_weights(enc.tokenizer, list(texts.values()), Lexical(**LEXICAL))
     scores = (enc.encode_queries([query]) @ docs.T).toarray()[0]
     assert {h["docid"]: h["score"] for h in found} == pytest.approx(
         dict(zip(texts, scores.tolist(), strict=True)), rel=1e-5
