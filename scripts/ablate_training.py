@@ -82,14 +82,21 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
     if row in ("e", "f"):
         base.update(teachers=TEACHERS, kl_weight=1.0, negatives=args.distill_negatives)
     if row == "f":
-        base.update(lexical_weight=args.lexical_weight)
+        base.update(lexical_weight=args.lexical_weight, lexical_b=args.lexical_b)
     return base
 
 
 def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
     """The row's model (name or folder) and its training record."""
     if row in ("a", "a+"):
-        return "splade-tiny", {"train_seconds": 0.0, "wall_seconds": 0.0, "steps": 0}
+        setting = {"lexical_weight": args.lexical_weight, "lexical_b": args.lexical_b}
+        record = {"train_seconds": 0.0, "wall_seconds": 0.0, "steps": 0, "setting": setting}
+        saved = args.out / f"row-{row}.json"
+        if args.reuse and saved.is_file():
+            old = json.loads(saved.read_text())
+            if row == "a" or old.get("setting") == setting:
+                return "splade-tiny", old
+        return "splade-tiny", record
     fields = row_config(row, args)
     output = Path(fields["output"])
     done = output / "training_config.json"
@@ -115,20 +122,30 @@ def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
 def evaluate_row(row: str, model: str, learnt_idf: bool, dataset: str, args) -> dict:
     from eval.pipeline import evaluate
 
-    # Trained rows carry their lexical term in lexical.json; the untrained rows set it.
+    # Trained rows carry their lexical term in lexical.json; the untrained rows set it,
+    # (a+) with the avgdl row (f) gets: the mean length of its training corpus.
     lexical = {"a": 0.0, "a+": args.lexical_weight}.get(row)
+    params = {"b": args.lexical_b, "avgdl": scifact_avgdl(args)} if row == "a+" else None
     with tempfile.TemporaryDirectory(prefix="spire-ablation-") as tmp:
         if Path(model).is_dir() and not learnt_idf and args.eval_idf == "corpus":
             model = _without_idf(Path(model), Path(tmp))
         report = evaluate(
             args.data / dataset, model=model, mode="inference-free", split="test",
-            show_progress=not args.quiet, lexical_weight=lexical,
+            show_progress=not args.quiet, lexical_weight=lexical, lexical_params=params,
         )  # fmt: skip
     return {
         "nDCG@10": report.metrics["nDCG@10"],
         "doc_postings": report.stats["postings_per_doc"],
         "query_postings": report.stats["postings_per_query"],
     }
+
+
+def scifact_avgdl(args) -> float:
+    from encoders.lexical import mean_length
+    from encoders.loading import load_tokenizer
+    from eval.datasets import load_corpus
+
+    return mean_length(load_tokenizer("splade-tiny"), load_corpus(args.data / "scifact").texts)
 
 
 def _without_idf(model: Path, tmp: Path) -> str:
@@ -149,7 +166,10 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
     for row, entry in results.items():
         cells = [f"({row})", ROWS[row], str(entry["steps"]), f"{entry['train_seconds']:.0f}"]
         for d in args.datasets:
-            m = entry["eval"][d]
+            m = entry["eval"].get(d)
+            if m is None:  # not evaluated there (--datasets of an earlier run)
+                cells += ["–"] * 3
+                continue
             cells += [f"{m['nDCG@10']:.4f}", f"{m['doc_postings']:.1f}"]
             cells.append(f"{m['query_postings']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -164,6 +184,7 @@ def main() -> None:
     parser.add_argument("--doc-max-length", type=int, default=256)
     parser.add_argument("--flops-lambda", type=float, default=1e-3)
     parser.add_argument("--lexical-weight", type=float, default=1.0, help="rows (a+)-(f); 0: off")
+    parser.add_argument("--lexical-b", type=float, default=0.4, help="rows (a+) and (f)")
     parser.add_argument("--distill-negatives", type=int, default=3)
     parser.add_argument("--max-queries", type=int, default=0, help="0: every train query")
     parser.add_argument(
@@ -195,8 +216,13 @@ def main() -> None:
             parser.error(f"unknown row {row!r}; rows are {', '.join(ROWS)}")
         model, record = train_row(row, args)
         learnt = bool(record.get("learn_idf"))
-        record["eval"] = {d: evaluate_row(row, model, learnt, d, args) for d in args.datasets}
+        done = record.get("eval", {}) if args.reuse else {}
+        record["eval"] = dict(done)  # earlier runs' datasets are kept
+        for d in args.datasets:
+            if d not in done:
+                record["eval"][d] = evaluate_row(row, model, learnt, d, args)
         results[row] = record
+        (args.out / f"row-{row}.json").write_text(json.dumps(record))  # for --reuse
         (args.out / "ablation.json").write_text(json.dumps(results, indent=1))
         print(f"row ({row}) done: {json.dumps(record)}", flush=True)
     table = markdown(results, args)
