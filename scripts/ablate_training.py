@@ -103,7 +103,8 @@ def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
     if args.reuse and done.is_file():
         saved = json.loads(done.read_text())["config"]
         # The saved config is complete; the row sets only some fields (the rest default).
-        asked = {k: v for k, v in fields.items() if k not in ("show_progress", "overwrite")}
+        skip = ("show_progress", "overwrite", "output")  # a row folder may have been moved
+        asked = {k: v for k, v in fields.items() if k not in skip}
         if all(saved.get(k) == v for k, v in asked.items()):
             return str(output), json.loads((args.out / f"row-{row}.json").read_text())
     start = time.perf_counter()
