@@ -103,7 +103,7 @@ def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
     if args.reuse and done.is_file():
         saved = json.loads(done.read_text())["config"]
         # The saved config is complete; the row sets only some fields (the rest default).
-        skip = ("show_progress", "overwrite", "output")  # a row folder may have been moved
+        skip = ("show_progress", "overwrite", "output", "threads")  # moved folders, other CPUs
         asked = {k: v for k, v in fields.items() if k not in skip}
         if all(saved.get(k) == v for k, v in asked.items()):
             return str(output), json.loads((args.out / f"row-{row}.json").read_text())
