@@ -16,6 +16,7 @@ import scipy.sparse as sp
 import torch
 
 from encoders.batching import encode_sparse
+from encoders.lexical import with_lexical
 from eval.metrics import compute_metrics
 
 from .config import DEV_MODES
@@ -69,8 +70,7 @@ def encode_corpus(student, texts: list[str], max_length: int) -> sp.csr_matrix:
     docs, _ = encode_sparse(
         forward.tokenizer, texts, max_length, TOKENS_PER_BATCH, batch, forward.vocab_size
     )
-    lexical = student.lexical_vectors(texts)
-    return docs if lexical is None else (docs + lexical).tocsr()
+    return with_lexical(docs, forward.tokenizer, texts, student.lexical)
 
 
 def top_k_run(
@@ -97,8 +97,7 @@ def _pool_run(student, dev: DevSet, qids, queries: sp.csr_matrix, doc_max_length
     row = {d: i for i, d in enumerate(doc_ids)}
     texts = [dev.docs[d] for d in doc_ids]
     docs = _encode(student.encode_documents, texts, doc_max_length)
-    lexical = student.lexical_vectors(texts)
-    docs = docs if lexical is None else (docs + lexical).tocsr()
+    docs = with_lexical(docs, student.doc.tokenizer, texts, student.lexical)
     run = {}
     for i, qid in enumerate(qids):
         pool = dev.pools[qid]

@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
@@ -125,20 +124,13 @@ class InferenceFreeStudent(nn.Module):
     def encode_documents(self, texts: list[str], max_length: int) -> Tensor:
         return self.doc(texts, max_length)
 
-    def lexical_vectors(self, texts: list[str]) -> sp.csr_matrix | None:
-        """The documents' lexical part (None when off)."""
-        if not self.lexical.enabled:
-            return None
-        return lexical_weights(self.doc.tokenizer, texts, self.lexical)
-
     def document_vectors(self, learnt: Tensor, texts: list[str]) -> Tensor:
         """The indexed document vectors: the learnt part `learnt` of `texts` plus their
         lexical part."""
-        lexical = self.lexical_vectors(texts)
-        if lexical is None:
+        if not self.lexical.enabled:
             return learnt
-        dense = torch.as_tensor(lexical.toarray(), device=learnt.device, dtype=learnt.dtype)
-        return learnt + dense
+        lexical = lexical_weights(self.doc.tokenizer, texts, self.lexical).toarray()
+        return learnt + torch.as_tensor(lexical, device=learnt.device, dtype=learnt.dtype)
 
     def encode_queries(self, texts: list[str], max_length: int) -> Tensor:
         return self.query_bags(texts, max_length) * torch.relu(self.idf)
@@ -169,6 +161,7 @@ class SiameseStudent(nn.Module):
     """One SPLADE model encodes queries and documents."""
 
     kind = "siamese"
+    lexical = Lexical()  # off: a siamese query is not a token bag
 
     def __init__(self, doc: SpladeForward) -> None:
         super().__init__()
@@ -179,9 +172,6 @@ class SiameseStudent(nn.Module):
 
     def encode_queries(self, texts: list[str], max_length: int) -> Tensor:
         return self.doc(texts, max_length)
-
-    def lexical_vectors(self, texts: list[str]) -> None:
-        return None
 
     def document_vectors(self, learnt: Tensor, texts: list[str]) -> Tensor:
         return learnt
