@@ -26,7 +26,7 @@ demo: setup
 		-k 5 --corpus spire/data/cranfield
 
 test: setup
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=25
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -ra -m "not slow"
