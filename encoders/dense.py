@@ -6,7 +6,6 @@ This is what sentence-transformers computes for all-MiniLM-L6-v2 and all-mpnet-b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from spire.errors import SpireError
+from spire.files import read_json_object
 
 from .batching import token_budget_batches
 from .registry import resolve
@@ -126,21 +126,11 @@ def load_dense_encoder(
     )
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SpireError(f"{path}: malformed JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise SpireError(f"{path}: expected a JSON object")
-    return data
-
-
 def _sentence_bert_max_length(folder: Path) -> int | None:
     path = folder / "sentence_bert_config.json"
     if not path.is_file():
         return None  # a hub id or a plain HF folder: the defaults apply
-    value = _read_json(path).get("max_seq_length")
+    value = read_json_object(path).get("max_seq_length")
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -154,7 +144,7 @@ def _check_pooling(folder: Path) -> None:
     path = folder / "1_Pooling" / "config.json"
     if not path.is_file():
         return
-    config = _read_json(path)
+    config = read_json_object(path)
     # Older sentence-transformers write one boolean per mode; newer ones a `pooling_mode`.
     modes = config.get("pooling_mode")
     if modes is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from spire.errors import SpireError
+from spire.files import read_json_object, write_text_atomic
 
 
 def document_frequencies(
@@ -37,14 +38,7 @@ def bm25_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
 def load_idf_json(path: str | Path, tokenizer) -> np.ndarray:
     """Read an OpenSearch-style idf.json ({token: weight}); tokens absent from it weigh 0."""
     path = Path(path)
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpireError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SpireError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(table, dict):
-        raise SpireError(f"{path}: expected an object of token -> weight")
+    table = read_json_object(path, "an object of token -> weight")
     vocab = tokenizer.get_vocab()
     idf = np.zeros(len(tokenizer), dtype=np.float32)
     for token, weight in table.items():
@@ -58,4 +52,4 @@ def load_idf_json(path: str | Path, tokenizer) -> np.ndarray:
 def save_idf_json(idf: np.ndarray, tokenizer, path: str | Path) -> None:
     inverse = {i: t for t, i in tokenizer.get_vocab().items()}
     table = {inverse[i]: round(float(w), 6) for i, w in enumerate(idf) if w > 0 and i in inverse}
-    Path(path).write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+    write_text_atomic(path, json.dumps(table, ensure_ascii=False))

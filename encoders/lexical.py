@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from spire.errors import SpireError
+from spire.files import read_json_object, write_text_atomic
 
 LEXICAL_FILE = "lexical.json"
 
@@ -61,12 +62,7 @@ def load_lexical(folder: str | Path) -> Lexical:
     path = Path(folder) / LEXICAL_FILE
     if not path.is_file():
         return Lexical()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SpireError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise SpireError(f"{path}: expected an object with 'weight' and 'k1'")
+    data = read_json_object(path, "an object with 'weight' and 'k1'")
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise SpireError(f"{path}: unknown field {unknown[0]!r} (known: {', '.join(FIELDS)})")
@@ -83,7 +79,7 @@ FIELDS = ("avgdl", "b", "k1", "weight")
 
 
 def save_lexical(lexical: Lexical, folder: str | Path) -> None:
-    (Path(folder) / LEXICAL_FILE).write_text(json.dumps(lexical.to_dict()), encoding="utf-8")
+    write_text_atomic(Path(folder) / LEXICAL_FILE, json.dumps(lexical.to_dict()))
 
 
 def term_counts(tokenizer, texts: Sequence[str], chunk: int = 1024) -> sp.csr_matrix:

@@ -6,13 +6,13 @@ values out of range and combinations that make no sense fail with one SpireError
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from spire.errors import SpireError
+from spire.files import read_json_object
 
 DOC_REGULARIZERS = ("none", "flops", "idf-flops")
 NEGATIVE_SOURCES = ("bm25", "index", "data")
@@ -115,14 +115,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, path: str | Path, overrides: dict | None = None) -> TrainConfig:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SpireError(f"{path}: no such config file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SpireError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise SpireError(f"{path}: expected a JSON object of config fields")
+        data = read_json_object(path, "a JSON object of config fields")
         return cls.from_dict({**data, **(overrides or {})}, str(path))
 
     def to_dict(self) -> dict:

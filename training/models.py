@@ -21,7 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from encoders import sparse_head
-from encoders.lexical import Lexical, lexical_weights, save_lexical
+from encoders.lexical import LEXICAL_FILE, Lexical, lexical_weights, save_lexical
+from spire.files import remove_file, staged_files
 
 from .losses.l0_mask import threshold_activations
 
@@ -148,13 +149,8 @@ class InferenceFreeStudent(nn.Module):
         return bags
 
     def save(self, folder: Path) -> None:
-        from encoders.idf import save_idf_json
-
-        _save_mlm(self.doc, folder)
         idf = torch.relu(self.idf.detach()).cpu().numpy()
-        save_idf_json(idf, self.doc.tokenizer, folder / "idf.json")
-        if self.lexical.enabled:
-            save_lexical(self.lexical, folder)
+        _save_model(folder, self.doc, self.lexical, idf)
 
 
 class SiameseStudent(nn.Module):
@@ -177,14 +173,31 @@ class SiameseStudent(nn.Module):
         return learnt
 
     def save(self, folder: Path) -> None:
-        _save_mlm(self.doc, folder)
+        _save_model(folder, self.doc, self.lexical)
 
 
-def _save_mlm(doc: SpladeForward, folder: Path) -> None:
-    """HF save_pretrained of model and tokenizer: `spire index --model FOLDER` loads it."""
+def _save_model(
+    folder: Path, doc: SpladeForward, lexical: Lexical, idf: np.ndarray | None = None
+) -> None:
+    """The model folder `spire index --model FOLDER` loads: HF save_pretrained of model and
+    tokenizer, idf.json where given, lexical.json where the lexical term is on.
+
+    Each file is written whole in a staging folder before it is renamed into `folder`
+    (spire.files.staged_files); a lexical.json from an older save goes when the term is off.
+    """
+    from encoders.idf import save_idf_json
+
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    doc.mlm.save_pretrained(folder)
-    doc.tokenizer.save_pretrained(folder)
+    with staged_files(folder, prefix=".model-tmp-") as staging:
+        doc.mlm.save_pretrained(staging)
+        doc.tokenizer.save_pretrained(staging)
+        if idf is not None:
+            save_idf_json(idf, doc.tokenizer, staging / "idf.json")
+        if lexical.enabled:
+            save_lexical(lexical, staging)
+    if not lexical.enabled:
+        remove_file(folder / LEXICAL_FILE)
 
 
 def build_student(

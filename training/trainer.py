@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from spire.files import write_text_atomic
+
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .dev_eval import evaluate_dev
@@ -289,7 +291,7 @@ class _Loop:
             "last": self.result.history[-1] if self.result.history else None,
             "dev": self.result.dev[-1] if self.result.dev else None,
         }
-        (self.output / CONFIG_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        write_text_atomic(self.output / CONFIG_FILE, json.dumps(summary, indent=1))
 
 
 _SHOWN = ("loss", "infonce", "kl", "margin_mse", "flops_d", "doc_postings")

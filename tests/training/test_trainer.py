@@ -213,3 +213,37 @@ def test_same_seed_same_model_on_cpu(toy_triples, tmp_path):
     assert runs[0].history == runs[1].history
     first, second = (load_file(str(r.output / "model.safetensors")) for r in runs)
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_model_save_replaces_files_whole_and_drops_a_stale_lexical_json(
+    splade_tiny_path, tmp_path, monkeypatch
+):
+    """A save stages every file beside the folder and renames it in; a failed save leaves
+    the older model's files and no staging folder; lexical.json goes when the term is off."""
+    import encoders.idf
+    from encoders.lexical import Lexical, load_lexical
+    from encoders.loading import load_tokenizer
+    from training.models import build_student
+
+    idf = np.ones(len(load_tokenizer("splade-tiny")), dtype=np.float32)
+    out = tmp_path / "model"
+    build_student("inference-free", "splade-tiny", idf, lexical=Lexical(1.0)).save(out)
+    assert load_lexical(out) == Lexical(1.0)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"model.safetensors", "idf.json", "lexical.json"} <= set(before)
+
+    off = build_student("inference-free", "splade-tiny", idf * 2, lexical=Lexical())
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(encoders.idf, "save_idf_json", crash)
+        with pytest.raises(OSError, match="disk full"):
+            off.save(out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    off.save(out)
+    after = sorted(p.name for p in out.iterdir())
+    assert after == sorted(set(before) - {"lexical.json"})
+    assert (out / "idf.json").read_bytes() != before["idf.json"]
+    assert not load_lexical(out).enabled

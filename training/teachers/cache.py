@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spire.files import write_text_atomic
+
 from .base import Teacher
 
 
@@ -56,5 +58,5 @@ def cached_scores(
     tmp = stem.parent / f".{stem.name}.{os.getpid()}.npy"
     np.save(tmp, scores, allow_pickle=False)
     os.replace(tmp, scores_file)
-    meta_file.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    write_text_atomic(meta_file, json.dumps(meta, indent=1))
     return scores
