@@ -32,6 +32,7 @@ class EncoderTeacher:
 
     spec: str
     encoder: object
+    show_progress: bool = False  # scoring thousands of pairs takes minutes on a CPU
 
     def cache_key(self) -> str:
         e = self.encoder
@@ -40,8 +41,8 @@ class EncoderTeacher:
     def score(self, queries: list[str], docs: list[str], pairs: np.ndarray) -> np.ndarray:
         q_ids, q_row = used(pairs, 0)
         d_ids, d_row = used(pairs, 1)
-        q = self.encoder.encode_queries([queries[i] for i in q_ids])
-        d = self.encoder.encode_documents([docs[i] for i in d_ids])
+        q = self.encoder.encode_queries([queries[i] for i in q_ids], self.show_progress)
+        d = self.encoder.encode_documents([docs[i] for i in d_ids], self.show_progress)
         return self.pair_dot(q[q_row], d[d_row])
 
     def pair_dot(self, q, d) -> np.ndarray:

@@ -28,6 +28,7 @@ class BM25Teacher:
     is not in it joins it, so every pair has a row; one that is, counts once."""
 
     spec = "bm25"
+    show_progress = False  # BM25 scores every pair in seconds
 
     def __init__(self, corpus: list[str], k1: float = 0.9, b: float = 0.4) -> None:
         self.corpus = list(corpus)
