@@ -8,6 +8,7 @@ seconds, not a training run.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -67,8 +68,23 @@ def train(config: TrainConfig) -> TrainResult:
 def _train(config: TrainConfig) -> TrainResult:
     resume = preflight(config)
     output = Path(config.output).expanduser()
-    if config.overwrite and resume is None and output.exists():
-        shutil.rmtree(output)
+    if not (config.overwrite and resume is None and output.exists()):
+        return _run(config, resume, output)
+    # The model being replaced stays on disk until the new one is saved, and comes back
+    # when the run fails or is interrupted: a replacing run never leaves neither.
+    old = output.parent / f".{output.name}.replaced-{os.getpid()}"
+    os.replace(output, old)
+    try:
+        result = _run(config, resume, output)
+    except BaseException:
+        shutil.rmtree(output, ignore_errors=True)
+        os.replace(old, output)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return result
+
+
+def _run(config: TrainConfig, resume, output: Path) -> TrainResult:
     data = prepare_data(config)
     if resume is not None:
         ckpt.check_data(resume[1], data.train.fingerprint(), resume[0])

@@ -247,3 +247,29 @@ def test_model_save_replaces_files_whole_and_drops_a_stale_lexical_json(
     assert after == sorted(set(before) - {"lexical.json"})
     assert (out / "idf.json").read_bytes() != before["idf.json"]
     assert not load_lexical(out).enabled
+
+
+def test_an_interrupted_overwrite_keeps_the_old_model(toy_triples, tmp_path, monkeypatch):
+    """overwrite replaces the output only once the new model is saved: a run that fails
+    or is interrupted leaves the earlier model as it was, and nothing hidden beside it."""
+    import training.trainer
+    from training import train
+
+    out = tmp_path / "model"
+    train(quick_config(out, toy_triples, steps=2))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def interrupted(self, start):
+        (self.output / "checkpoints").mkdir(parents=True, exist_ok=True)  # a partial run
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training.trainer._Loop, "run", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            train(quick_config(out, toy_triples, steps=2, seed=5, overwrite=True))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+    train(quick_config(out, toy_triples, steps=2, seed=5, overwrite=True))
+    assert (out / "model.safetensors").read_bytes() != before["model.safetensors"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
