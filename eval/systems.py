@@ -7,7 +7,7 @@ fuses the runs of the systems it names. Each system yields a Run and its statist
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import scipy.sparse as sp
@@ -109,6 +109,14 @@ class Systems:
                 "weights": self.weights or "equal",
             },
         )
+
+    def lexical_variant(self, weight: float, params: dict | None = None) -> Systems:
+        """These systems with another lexical term (encoders/lexical.py): the learnt
+        document vectors, which never hold it, are shared, so nothing is re-encoded."""
+        options = {**self.encoder_options, "lexical_weight": weight}
+        if params is not None:
+            options["lexical_params"] = params
+        return replace(self, encoder_options=options, _results={}, _docs=self.documents())
 
     def documents(self) -> tuple[sp.csr_matrix, object, float]:
         """Learned document vectors (encoded once for both sparse modes, without the

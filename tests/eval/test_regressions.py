@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from eval.pipeline import report
-from eval.systems import Systems
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,11 +32,11 @@ def test_regression(entry, shared_systems):
     systems = shared_systems(entry["dataset"], entry["split"])
     options = entry.get("options", {})
     if "encoder_options" in options:
-        # Same learnt document vectors (they never hold the lexical term); only the
-        # encoder options differ, so the shared encoding is reused.
-        shared = systems
-        systems = Systems(shared.data, encoder_options=options["encoder_options"])
-        systems._docs = shared.documents()
+        lexical = dict(options["encoder_options"])
+        systems = systems.lexical_variant(
+            lexical.pop("lexical_weight"), lexical.pop("lexical_params", None)
+        )
+        assert not lexical, f"encoder options other than the lexical term: {lexical}"
     if entry["system"] == "hybrid":
         # The shared Systems caches its parts' runs; only the fusion is recomputed.
         systems.hybrid_of = tuple(options["hybrid_of"])
