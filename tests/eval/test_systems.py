@@ -47,3 +47,15 @@ def test_lexical_term_is_added_to_the_inference_free_index_only(data, tmp_path, 
     assert lexical["inference-free"]["q2", "d3"] > plain["inference-free"].get(("q2", "d3"), 0)
     saved = InvertedIndex.load(tmp_path / "ix").encoder  # the last one saved: inference-free
     assert saved.mode == "inference-free" and saved.lexical == LEXICAL
+
+
+def test_lexical_variant_reuses_the_encoding_and_matches_a_fresh_run(data, lexical_model_path):
+    params = {k: v for k, v in LEXICAL.items() if k != "weight"}
+    base = Systems(data, model="splade-tiny", impact_dtype="float32", show_progress=False)
+    plain = flat(base.run("inference-free").run)
+    variant = base.lexical_variant(1.0, params)
+    assert variant.documents() is base.documents()  # nothing re-encoded
+    fresh = runs(data, str(lexical_model_path), ["inference-free"])["inference-free"]
+    assert flat(variant.run("inference-free").run) == pytest.approx(fresh)
+    assert flat(base.run("inference-free").run) == plain  # the original is untouched
+    assert flat(base.lexical_variant(0.0).run("inference-free").run) == pytest.approx(plain)
