@@ -102,3 +102,18 @@ def test_teacher_specs_and_missing_models():
         check_teacher("dense:/no/such/teacher-model")
     assert "teacher 'dense:/no/such/teacher-model'" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("damage", ["meta", "scores"])
+def test_a_damaged_cache_entry_is_recomputed(tmp_path, damage):
+    teacher = LengthTeacher()
+    queries, docs = ["q"], ["a", "bbb"]
+    pairs = np.array([[0, 0], [0, 1]])
+    cached_scores(teacher, queries, docs, pairs, tmp_path)
+    (meta_file,) = tmp_path.glob("length-*.json")
+    broken = meta_file if damage == "meta" else meta_file.with_suffix(".npy")
+    broken.write_bytes(b"\x00not what it should be")
+    assert cached_scores(teacher, queries, docs, pairs, tmp_path).tolist() == [1.0, 3.0]
+    assert teacher.calls == 2
+    assert cached_scores(teacher, queries, docs, pairs, tmp_path).tolist() == [1.0, 3.0]
+    assert teacher.calls == 2  # rewritten whole

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spire.files import write_text_atomic
+from spire.errors import SpireError
+from spire.files import fsync_file, read_json_object, write_text_atomic
 
 from .base import Teacher
 
@@ -39,11 +40,9 @@ def cached_scores(
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in teacher.spec)
     stem = Path(cache_dir) / f"{slug}-{key[:20]}"
     scores_file, meta_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
-    if scores_file.is_file() and meta_file.is_file():
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        scores = np.load(scores_file, allow_pickle=False)
-        if meta.get("key") == key and scores.shape == (len(pairs),):
-            return scores
+    cached = _read(scores_file, meta_file, key, len(pairs))
+    if cached is not None:
+        return cached
     start = time.perf_counter()
     scores = np.asarray(teacher.score(queries, docs, pairs), dtype=np.float32)
     meta = {
@@ -57,6 +56,22 @@ def cached_scores(
     # Write beside, then rename: a crash never leaves a truncated array under the name.
     tmp = stem.parent / f".{stem.name}.{os.getpid()}.npy"
     np.save(tmp, scores, allow_pickle=False)
+    fsync_file(tmp)
     os.replace(tmp, scores_file)
     write_text_atomic(meta_file, json.dumps(meta, indent=1))
+    return scores
+
+
+def _read(scores_file: Path, meta_file: Path, key: str, n: int) -> np.ndarray | None:
+    """The cached scores, or None when absent, stale or damaged (then they are recomputed:
+    a cache is never a reason to stop a run)."""
+    if not (scores_file.is_file() and meta_file.is_file()):
+        return None
+    try:
+        meta = read_json_object(meta_file)
+        scores = np.load(scores_file, allow_pickle=False)
+    except (SpireError, ValueError, OSError):
+        return None
+    if meta.get("key") != key or scores.shape != (n,):
+        return None
     return scores
