@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -32,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from encoders.registry import sha256_file
-from indexing.atomic import fsync_dir
 from indexing.dense_index import MANIFEST_FILE, DenseIndex
 from indexing.incremental import MergePolicy, SegmentEntry, SegmentStore, Snapshot
 from spire.errors import SpireError
+from spire.files import write_text_atomic
 
 COVERAGE_FILE = "coverage.json"
 COVERAGE_FORMAT = "spire-dense-coverage"
@@ -86,7 +85,7 @@ def build_dense_side(
         "dense_manifest_sha256": sha256_file(out / MANIFEST_FILE),
         "segments": {seg.name: fingerprint(seg.entry) for seg in snap.segments},
     }
-    _write_atomically(out / COVERAGE_FILE, json.dumps(coverage, indent=1, sort_keys=True))
+    write_text_atomic(out / COVERAGE_FILE, json.dumps(coverage, indent=1, sort_keys=True))
     return {
         "dense_index": str(out),
         "encoder": encoder.name,
@@ -97,16 +96,6 @@ def build_dense_side(
         "generation": snap.generation,
         "segments": len(snap.segments),
     }
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def read_coverage(folder: Path) -> dict[str, str]:
