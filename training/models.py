@@ -183,7 +183,8 @@ def _save_model(
     tokenizer, idf.json where given, lexical.json where the lexical term is on.
 
     Each file is written whole in a staging folder before it is renamed into `folder`
-    (spire.files.staged_files); a lexical.json from an older save goes when the term is off.
+    (spire.files.staged_files); an idf.json or lexical.json from an older save goes when
+    this model has none.
     """
     from encoders.idf import save_idf_json
 
@@ -196,6 +197,9 @@ def _save_model(
             save_idf_json(idf, doc.tokenizer, staging / "idf.json")
         if lexical.enabled:
             save_lexical(lexical, staging)
+    # Files an older save left that this model does not have would change how it loads.
+    if idf is None:
+        remove_file(folder / "idf.json")
     if not lexical.enabled:
         remove_file(folder / LEXICAL_FILE)
 

@@ -247,6 +247,8 @@ def test_model_save_replaces_files_whole_and_drops_a_stale_lexical_json(
     assert after == sorted(set(before) - {"lexical.json"})
     assert (out / "idf.json").read_bytes() != before["idf.json"]
     assert not load_lexical(out).enabled
+    build_student("siamese", "splade-tiny", idf).save(out)  # a siamese model has no IDF
+    assert not (out / "idf.json").exists()
 
 
 def test_an_interrupted_overwrite_keeps_the_old_model(toy_triples, tmp_path, monkeypatch):
