@@ -55,6 +55,7 @@ def shared_systems(splade_tiny_path):
 
     Systems cache document encodings and runs, so every test that evaluates the same
     collection shares one encoding (siamese and inference-free share doc vectors too).
+    Cranfield is the bundled copy (the same files), so it needs no ../shared.
     """
     from eval.datasets import load_dataset
     from eval.systems import Systems
@@ -62,7 +63,7 @@ def shared_systems(splade_tiny_path):
     cache: dict = {}
 
     def get(dataset: str, split: str = "test"):
-        folder = SHARED_DATA / dataset
+        folder = BUNDLED_CRANFIELD if dataset == "cranfield" else SHARED_DATA / dataset
         if not folder.is_dir():
             pytest.skip(f"{folder} is not here")
         if (dataset, split) not in cache:

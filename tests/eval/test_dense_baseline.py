@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import pytest
 
-from eval.baselines.dense import dense_run
-from eval.datasets import load_dataset
 from eval.metrics import compute_metrics
 from eval.run import Run
 from retrieval.fusion import fuse
 from spire.errors import SpireError
-from tests.conftest import BUNDLED_CRANFIELD
 
 
 @pytest.fixture(scope="module")
-def cranfield():
-    return load_dataset(BUNDLED_CRANFIELD)
+def cranfield(shared_systems):
+    return shared_systems("cranfield").data  # the bundled folder
 
 
 @pytest.fixture(scope="module")
-def run(cranfield, minilm_path) -> Run:
-    return dense_run(cranfield, "all-MiniLM-L6-v2", k=1000, show_progress=False)
+def run(shared_systems, minilm_path) -> Run:
+    # Systems.run("dense") is dense_run(data, "all-MiniLM-L6-v2", k=1000); sharing it
+    # spares the regressions in test_regressions.py a second encoding of Cranfield.
+    systems = shared_systems("cranfield")
+    assert (systems.dense_model, systems.k) == ("all-MiniLM-L6-v2", 1000)
+    return systems.run("dense").run
 
 
 def test_cranfield_regression(cranfield, run):
