@@ -145,7 +145,7 @@ def evaluate_row(row: str, model: str, learnt_idf: bool, dataset: str, args) -> 
     params = {"b": args.lexical_b, "avgdl": scifact_avgdl(args)} if row == "a+" else None
     with tempfile.TemporaryDirectory(prefix="spire-ablation-") as tmp:
         if Path(model).is_dir() and not learnt_idf and args.eval_idf == "corpus":
-            model = _without_idf(Path(model), Path(tmp))
+            model = model_without_idf(Path(model), Path(tmp))
         report = evaluate(
             args.data / dataset, model=model, mode="inference-free", split="test",
             show_progress=not args.quiet, lexical_weight=lexical, lexical_params=params,
@@ -165,7 +165,7 @@ def scifact_avgdl(args) -> float:
     return mean_length(load_tokenizer("splade-tiny"), load_corpus(args.data / "scifact").texts)
 
 
-def _without_idf(model: Path, tmp: Path) -> str:
+def model_without_idf(model: Path, tmp: Path) -> str:
     """The model folder minus idf.json (links), so spire fits IDF on the evaluated corpus."""
     view = tmp / model.name
     view.mkdir()

@@ -23,7 +23,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from ablate_training import DATA, _without_idf, scifact_avgdl
+from ablate_training import DATA, model_without_idf, scifact_avgdl
 
 DATASETS = "scifact:train,scifact,cranfield,cisi,vaswani,msmarco-dl19-subset"
 
@@ -48,7 +48,7 @@ def sweep(model: str, dataset: str, weights: list[float], args) -> dict[float, f
     params = lexical_params(model, args)
     with tempfile.TemporaryDirectory(prefix="spire-tradeoff-") as tmp:
         if Path(model).is_dir():
-            model = _without_idf(Path(model), Path(tmp))
+            model = model_without_idf(Path(model), Path(tmp))
         base = Systems(data, model=model, show_progress=not args.quiet)
         out = {}
         for w in weights:
