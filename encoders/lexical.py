@@ -12,13 +12,21 @@ tokens). `avgdl` is a fixed number of the model (its training corpus's mean leng
 not a statistic of the indexed corpus, so a document's vector is the same in any index
 or segment. b = 0 (the default) is no length normalisation and needs no avgdl.
 
+With `stem_class_max` n >= 2, tf counts a word's Snowball (English) stem class: the
+vocabulary's whole-word pieces with the same stem ("extend", "extended", "extending",
+"extends"), so a query for "extends" matches a document that says "extended", as Lucene's
+stemmed BM25 would; every member of the class gets the class's weight. Classes of more
+than n pieces are left apart: Snowball merges derivations there ("measure",
+"measurement"; "generate", "generator"), and they hold most of the extra postings.
+
 A model folder turns it on with `lexical.json`:
-`{"weight": 1.0, "k1": 0.9, "b": 0.4, "avgdl": 302.5}`.
+`{"weight": 1.0, "k1": 0.9, "b": 0.4, "avgdl": 302.5, "stem_class_max": 4}`.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +46,7 @@ class Lexical:
     k1: float = 0.9  # BM25's term-frequency saturation (BEIR "flat" value)
     b: float = 0.0  # length normalisation, 0..1 (0: none)
     avgdl: float = 0.0  # the length b normalises against; needed when b > 0
+    stem_class_max: int = 0  # 0: no stemming; n: Snowball stem classes of at most n pieces
 
     def __post_init__(self) -> None:
         if not (self.weight >= 0 and np.isfinite(self.weight)):
@@ -48,6 +57,12 @@ class Lexical:
             raise SpireError(f"lexical b must be between 0 and 1, not {self.b!r}")
         if self.b > 0 and not (self.avgdl > 0 and np.isfinite(self.avgdl)):
             raise SpireError(f"lexical b > 0 needs avgdl > 0, not {self.avgdl!r}")
+        n = self.stem_class_max
+        if not (np.isfinite(n) and n >= 0 and n == int(n)):
+            raise SpireError(
+                f"lexical stem_class_max must be a whole number >= 0, not {self.stem_class_max!r}"
+            )
+        object.__setattr__(self, "stem_class_max", int(self.stem_class_max))
 
     @property
     def enabled(self) -> bool:
@@ -75,7 +90,7 @@ def load_lexical(folder: str | Path) -> Lexical:
         raise SpireError(f"{path}: {exc}") from None
 
 
-FIELDS = ("avgdl", "b", "k1", "weight")
+FIELDS = ("avgdl", "b", "k1", "stem_class_max", "weight")
 
 
 def save_lexical(lexical: Lexical, folder: str | Path) -> None:
@@ -106,6 +121,8 @@ def lexical_weights(tokenizer, texts: Sequence[str], lexical: Lexical) -> sp.csr
     """weight * tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)) for each word piece of each
     document."""
     counts = term_counts(tokenizer, texts)
+    if lexical.stem_class_max:
+        counts = (counts @ stem_classes(tokenizer, lexical.stem_class_max)).tocsr()
     tf = counts.data
     saturation = np.full(len(tf), lexical.k1, dtype=np.float64)
     if lexical.b > 0:
@@ -114,6 +131,42 @@ def lexical_weights(tokenizer, texts: Sequence[str], lexical: Lexical) -> sp.csr
         saturation *= 1 - lexical.b + lexical.b * per_row / lexical.avgdl
     counts.data = (lexical.weight * tf * (lexical.k1 + 1) / (tf + saturation)).astype(np.float32)
     return counts
+
+
+_CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def stem_classes(tokenizer, class_max: int) -> sp.csr_matrix:
+    """(vocab, vocab) 0/1: entry (s, t) is 1 when word pieces s and t share a Snowball
+    English stem in a class of at most `class_max` pieces, or s == t. Counts times it are
+    each piece's class counts. Cached per tokenizer: training calls this every step."""
+    cached = _CLASSES.setdefault(tokenizer, {})
+    if class_max not in cached:
+        cached[class_max] = _stem_class_matrix(tokenizer.get_vocab(), len(tokenizer), class_max)
+    return cached[class_max]
+
+
+def _stem_class_matrix(vocab: dict[str, int], size: int, class_max: int) -> sp.csr_matrix:
+    import snowballstemmer
+
+    stem = snowballstemmer.stemmer("english").stemWord
+    classes: dict[str, list[int]] = {}
+    for token, index in vocab.items():
+        if token.isascii() and token.isalpha() and index < size:  # whole words, no "##"
+            classes.setdefault(stem(token.lower()), []).append(index)
+    rows: list[int] = []
+    cols: list[int] = []
+    grouped = np.zeros(size, dtype=bool)
+    for members in classes.values():
+        if 1 < len(members) <= class_max:
+            rows += [a for a in members for _ in members]
+            cols += members * len(members)
+            grouped[members] = True
+    alone = np.flatnonzero(~grouped).tolist()
+    rows += alone
+    cols += alone
+    ones = np.ones(len(rows), dtype=np.float32)
+    return sp.csr_matrix((ones, (rows, cols)), shape=(size, size))
 
 
 def mean_length(tokenizer, texts: Sequence[str]) -> float:

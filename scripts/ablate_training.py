@@ -87,7 +87,11 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
     if row in ("e", "f", "g"):
         base.update(teachers=TEACHERS, kl_weight=1.0, negatives=args.distill_negatives)
     if row in ("f", "g"):
-        base.update(lexical_weight=args.lexical_weight, lexical_b=args.lexical_b)
+        base.update(
+            lexical_weight=args.lexical_weight,
+            lexical_b=args.lexical_b,
+            lexical_stem_class_max=args.lexical_stem,
+        )
     if row == "g":
         # About 2,000 pseudo-queries join the 809 labelled ones: twice the steps, so the
         # labelled queries are seen about as often as in (f).
@@ -106,6 +110,8 @@ def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
     """The row's model (name or folder) and its training record."""
     if row in ("a", "a+"):
         setting = {"lexical_weight": args.lexical_weight, "lexical_b": args.lexical_b}
+        if args.lexical_stem:  # absent from the records of runs before stemming
+            setting["lexical_stem_class_max"] = args.lexical_stem
         record = {"train_seconds": 0.0, "wall_seconds": 0.0, "steps": 0, "setting": setting}
         saved = args.out / f"row-{row}.json"
         if args.reuse and saved.is_file():
@@ -142,7 +148,10 @@ def evaluate_row(row: str, model: str, learnt_idf: bool, dataset: str, args) -> 
     # Trained rows carry their lexical term in lexical.json; the untrained rows set it,
     # (a+) with the avgdl row (f) gets: the mean length of its training corpus.
     lexical = {"a": 0.0, "a+": args.lexical_weight}.get(row)
-    params = {"b": args.lexical_b, "avgdl": scifact_avgdl(args)} if row == "a+" else None
+    params = None
+    if row == "a+":
+        params = {"b": args.lexical_b, "avgdl": scifact_avgdl(args)}
+        params["stem_class_max"] = args.lexical_stem
     with tempfile.TemporaryDirectory(prefix="spire-ablation-") as tmp:
         if Path(model).is_dir() and not learnt_idf and args.eval_idf == "corpus":
             model = model_without_idf(Path(model), Path(tmp))
@@ -202,6 +211,9 @@ def main() -> None:
     parser.add_argument("--flops-lambda", type=float, default=1e-3)
     parser.add_argument("--lexical-weight", type=float, default=1.0, help="rows (a+)-(f); 0: off")
     parser.add_argument("--lexical-b", type=float, default=0.4, help="rows (a+) and (f)")
+    parser.add_argument(
+        "--lexical-stem", type=int, default=4, help="rows (a+), (f), (g): stem class max; 0: off"
+    )
     parser.add_argument("--distill-negatives", type=int, default=3)
     parser.add_argument("--pseudo-docs", type=int, default=400, help="row (g): per corpus")
     parser.add_argument("--max-queries", type=int, default=0, help="0: every train query")

@@ -33,7 +33,10 @@ STRUCTURE = (
     "lexical_weight",
     "lexical_k1",
     "lexical_b",
+    "lexical_stem_class_max",
 )
+# What a checkpoint written before a STRUCTURE field existed was trained with.
+BEFORE_FIELD = {"lexical_stem_class_max": 0}
 
 
 def checkpoint_name(step: int) -> str:
@@ -107,9 +110,10 @@ def check_compatible(state: dict, config: dict, folder: Path) -> None:
     """Refuse a checkpoint whose structure or batch stream differs from `config`."""
     saved = state.get("config", {})
     for key in STRUCTURE:
-        if saved.get(key) != config.get(key):
+        trained = saved.get(key, BEFORE_FIELD.get(key))
+        if trained != config.get(key):
             raise SpireError(
-                f"resume: {folder} was trained with {key}={saved.get(key)!r}, "
+                f"resume: {folder} was trained with {key}={trained!r}, "
                 f"this config has {key}={config.get(key)!r}"
             )
     if state["step"] >= config["steps"]:

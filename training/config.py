@@ -56,6 +56,9 @@ class TrainConfig:
     lexical_weight: float | None = None
     lexical_k1: float = 0.9
     lexical_b: float = 0.4  # BM25 length normalisation against the training corpus's avgdl
+    # Count a word's Snowball stem class of at most this many word pieces as one term
+    # (0: exact word pieces only); encoders/lexical.py.
+    lexical_stem_class_max: int = 4
     # Optimisation
     seed: int = 13
     steps: int = 1000
@@ -131,7 +134,8 @@ class TrainConfig:
             weight = 1.0 if self.student == "inference-free" else 0.0
         if weight == 0:
             return Lexical()
-        return Lexical(weight, self.lexical_k1, self.lexical_b, avgdl if self.lexical_b else 0.0)
+        avgdl = avgdl if self.lexical_b else 0.0
+        return Lexical(weight, self.lexical_k1, self.lexical_b, avgdl, self.lexical_stem_class_max)
 
     def check(self, source: str = "config") -> None:
         """Ranges and combinations; types were checked by from_dict."""
@@ -226,6 +230,8 @@ def _problems(c: TrainConfig):  # a flat list of independent checks
         yield "lexical_weight must not be negative and lexical_k1 must be positive"
     if not 0 <= c.lexical_b <= 1:
         yield "lexical_b must be between 0 and 1"
+    if c.lexical_stem_class_max < 0:
+        yield "lexical_stem_class_max must not be negative (0: no stemming)"
     if c.student == "inference-free" and c.flops_q_lambda > 0:
         yield "flops_q_lambda needs a siamese student (inference-free queries have no model)"
     if c.negatives_from == "data" and c.pseudo_queries_from:

@@ -54,6 +54,8 @@ def test_the_whole_text_counts_beyond_doc_max_length(tokenizer):
         ('{"weight": true}', "field 'weight' must be a number"),
         ('{"weight": -1}', "weight must be a finite number >= 0"),
         ('{"weight": 1, "k1": 0}', "k1 must be a finite number > 0"),
+        ('{"weight": 1, "stem_class_max": 2.5}', "stem_class_max must be a whole number"),
+        ('{"weight": 1, "stem_class_max": -1}', "stem_class_max must be a whole number"),
     ],
     ids=[
         "invalid-json",
@@ -64,6 +66,8 @@ def test_the_whole_text_counts_beyond_doc_max_length(tokenizer):
         "bool",
         "negative",
         "k1-zero",
+        "stem-fraction",
+        "stem-negative",
     ],
 )
 def test_bad_lexical_json_is_one_line_naming_the_file(tmp_path, content, fragment):
@@ -79,7 +83,9 @@ def test_lexical_json_round_trip_and_absent_is_off(tmp_path):
     save_lexical(Lexical(0.5, 1.2, 0.4, 250.0), tmp_path)
     assert load_lexical(tmp_path) == Lexical(0.5, 1.2, 0.4, 250.0)
     saved = json.loads((tmp_path / "lexical.json").read_text())
-    assert saved == {"weight": 0.5, "k1": 1.2, "b": 0.4, "avgdl": 250.0}
+    assert saved == {"weight": 0.5, "k1": 1.2, "b": 0.4, "avgdl": 250.0, "stem_class_max": 0}
+    save_lexical(Lexical(1.0, stem_class_max=4), tmp_path)
+    assert load_lexical(tmp_path) == Lexical(1.0, stem_class_max=4)
     (tmp_path / "lexical.json").write_text('{"weight": 0.5, "k1": 1.2}')  # b, avgdl: 0
     assert load_lexical(tmp_path) == Lexical(0.5, 1.2)
 
@@ -134,3 +140,37 @@ def test_length_normalisation_is_bm25s(splade_tiny_path):
         Lexical(1.0, 0.9, 0.4)
     with pytest.raises(SpireError, match="between 0 and 1"):
         Lexical(1.0, 0.9, 1.5, 10.0)
+
+
+def test_stem_classes_count_a_word_and_its_inflections_as_one_term(tokenizer):
+    """The words extend, extended, extending and extends are one Snowball class of four
+    whole-word pieces: with classes of up to 4, each member weighs tf 3 (the document's
+    three forms); "cat" lends its weight to "cats"."""
+    vocab = tokenizer.get_vocab()
+    text = "extended extending extends cat"
+    row = lexical_weights(tokenizer, [text], Lexical(1.0, 0.9, stem_class_max=4))
+    got = {int(t): float(w) for t, w in zip(row.indices, row.data, strict=True)}
+    family = ["extend", "extended", "extending", "extends"]
+    expected = {vocab[w]: 3 * 1.9 / 3.9 for w in family} | {vocab["cat"]: 1.0, vocab["cats"]: 1.0}
+    assert got == pytest.approx(expected)
+    # A class larger than the maximum is left as exact pieces.
+    small = lexical_weights(tokenizer, [text], Lexical(1.0, 0.9, stem_class_max=3)).toarray()
+    exact = lexical_weights(tokenizer, [text], Lexical(1.0, 0.9))
+    assert small[0, vocab["extend"]] == 0 and small[0, vocab["extends"]] == 1.0
+    assert small[0, vocab["cats"]] == 1.0 and exact.nnz == 4
+
+
+def test_stem_classes_never_group_word_piece_continuations(tokenizer):
+    from encoders.lexical import stem_classes
+
+    classes = stem_classes(tokenizer, 4)
+    assert classes is stem_classes(tokenizer, 4)  # built once per tokenizer
+    inverse = {i: t for t, i in tokenizer.get_vocab().items()}
+    rows, cols = classes.nonzero()
+    grouped = rows != cols
+    assert grouped.any()
+    assert all(inverse[r].isalpha() and inverse[c].isalpha() for r, c in
+               zip(rows[grouped], cols[grouped], strict=True))  # fmt: skip
+    assert (classes.diagonal() == 1).all()  # every piece counts itself
+    sizes = np.diff(classes.indptr)
+    assert sizes.max() <= 4
