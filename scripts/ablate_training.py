@@ -99,6 +99,7 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
         base.update(
             pseudo_queries_from=[str(args.data / name) for name in ADAPT_CORPORA],
             pseudo_max_docs=args.pseudo_docs,
+            pseudo_query_kind=args.pseudo_kind,
             steps=steps,
             warmup_steps=min(100, steps // 10),
             flops_d_warmup=max(1, steps // 3),
@@ -216,6 +217,7 @@ def main() -> None:
     )
     parser.add_argument("--distill-negatives", type=int, default=3)
     parser.add_argument("--pseudo-docs", type=int, default=400, help="row (g): per corpus")
+    parser.add_argument("--pseudo-kind", default="sentence", help="row (g): sentence, ict, ...")
     parser.add_argument("--max-queries", type=int, default=0, help="0: every train query")
     parser.add_argument(
         "--dev-queries", type=int, default=0, help="held out of train (0: train on all)"

@@ -16,7 +16,7 @@ from spire.files import read_json_object
 
 DOC_REGULARIZERS = ("none", "flops", "idf-flops")
 NEGATIVE_SOURCES = ("bm25", "index", "data")
-PSEUDO_KINDS = ("title", "sentence", "span")
+PSEUDO_KINDS = ("title", "sentence", "span", "ict")
 NORMALISATIONS = ("minmax", "zscore")
 DEV_MODES = ("corpus", "pool")
 

@@ -143,11 +143,15 @@ def pseudo_queries(
 
     - "title": the document's title (one per document; titles of under two words skipped);
     - "sentence": a sentence of the text with at least four words;
-    - "span": 4 to 12 consecutive words of the text.
+    - "span": 4 to 12 consecutive words of the text;
+    - "ict": a sentence, as "sentence", cut out of its document (the inverse cloze task):
+      the document no longer holds the query's words verbatim, so finding it takes the
+      related words around them, which is what document expansion has to learn.
     Documents are drawn in a seeded order, at most `max_docs` of them. The corpus is the
     whole collection, so mined negatives come from all of it.
     """
     corpus = load_corpus(spec)
+    texts = list(corpus.texts)  # "ict" cuts its sentences out of this copy
     titles = _titles(spec) if kind == "title" else {}
     rng = np.random.default_rng(seed)
     queries: dict[str, str] = {}
@@ -158,6 +162,10 @@ def pseudo_queries(
             break
         doc_id, text = corpus.ids[i], corpus.texts[i]
         made = _make_queries(kind, text, titles.get(doc_id, ""), per_doc, rng)
+        if kind == "ict" and made:
+            texts[i] = _cut(text, made)
+            if len(texts[i].split()) < 4:  # nothing left to find it by
+                texts[i], made = text, []
         for j, query in enumerate(made):
             qid = f"pq-{doc_id}-{j}"
             queries[qid] = query
@@ -166,13 +174,19 @@ def pseudo_queries(
     if not queries:
         raise SpireError(f"{spec}: no {kind} pseudo-queries could be made from this corpus")
     name = Path(str(spec)).name or str(spec)
-    return Labelled(f"pseudo-{name}", corpus.ids, corpus.texts, queries, qrels)
+    return Labelled(f"pseudo-{name}", corpus.ids, texts, queries, qrels)
+
+
+def _cut(text: str, sentences: list[str]) -> str:
+    for sentence in sentences:
+        text = text.replace(sentence, " ", 1)
+    return " ".join(text.split())
 
 
 def _make_queries(kind: str, text: str, title: str, n: int, rng) -> list[str]:
     if kind == "title":
         return [title] if len(title.split()) >= 2 else []
-    if kind == "sentence":
+    if kind in ("sentence", "ict"):
         sentences = [s for s in _SENTENCE.split(text) if len(s.split()) >= 4]
         if not sentences:
             return []

@@ -3,6 +3,8 @@ held-out dev queries, hard negatives from BM25 and from our own index, and batch
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,26 @@ def test_pseudo_queries_come_from_the_corpus_alone(test_only_beir, kind):
         else:
             assert all(word in texts[doc] for word in query.split())
     assert pseudo_queries(test_only_beir, kind, seed=3).queries == data.queries  # seeded
+
+
+def test_ict_pseudo_queries_are_cut_out_of_their_documents(tmp_path):
+    from eval.datasets import load_corpus
+
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [
+        {"_id": "a", "title": "Heat", "text": "Heat flows from hot to cold. Metals conduct heat "
+         "well. Wood conducts it poorly. Air is a good insulator here."},
+        {"_id": "b", "title": "Short", "text": "Only one sentence is in this document."},
+    ]  # fmt: skip
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    data = pseudo_queries(corpus, "ict", per_doc=1, seed=3)
+    original = dict(zip(load_corpus(corpus).ids, load_corpus(corpus).texts, strict=True))
+    texts = dict(zip(data.doc_ids, data.doc_texts, strict=True))
+    (qid,) = data.queries  # b would be left with its title alone: no query from it
+    query = data.queries[qid]
+    assert data.qrels[qid] == {"a": 1} and query in original["a"]
+    assert query not in texts["a"] and len(texts["a"]) < len(original["a"])
+    assert texts["b"] == original["b"]
 
 
 def test_dev_split_and_query_limit_are_seeded_and_disjoint(tiny_beir):
