@@ -144,9 +144,10 @@ def pseudo_queries(
     - "title": the document's title (one per document; titles of under two words skipped);
     - "sentence": a sentence of the text with at least four words;
     - "span": 4 to 12 consecutive words of the text;
-    - "ict": a sentence, as "sentence", cut out of its document (the inverse cloze task):
-      the document no longer holds the query's words verbatim, so finding it takes the
-      related words around them, which is what document expansion has to learn.
+    - "ict": a sentence (a span when the text has one sentence) cut out of its document
+      (the inverse cloze task): the document no longer holds the query's words verbatim,
+      so finding it takes the related words around them, which is what document
+      expansion has to learn.
     Documents are drawn in a seeded order, at most `max_docs` of them. The corpus is the
     whole collection, so mined negatives come from all of it.
     """
@@ -163,9 +164,13 @@ def pseudo_queries(
         doc_id, text = corpus.ids[i], corpus.texts[i]
         made = _make_queries(kind, text, titles.get(doc_id, ""), per_doc, rng)
         if kind == "ict" and made:
-            texts[i] = _cut(text, made)
-            if len(texts[i].split()) < 4:  # nothing left to find it by
-                texts[i], made = text, []
+            rest = _cut(text, made)
+            if len(rest.split()) < 4:  # one sentence (Vaswani has no full stops): a span
+                made = _make_queries("span", text, "", per_doc, rng)
+                rest = _cut(text, made)
+            if len(rest.split()) < 4:  # nothing left to find it by
+                rest, made = text, []
+            texts[i] = rest
         for j, query in enumerate(made):
             qid = f"pq-{doc_id}-{j}"
             queries[qid] = query
