@@ -44,7 +44,7 @@ def test_lucene_impact_matches_our_index_on_cranfield(mode, encoded_corpus):
     assert lucene == pytest.approx(ours, abs=0.002)
 
 
-@pytest.mark.slow
+@pytest.mark.full  # the Cranfield test above, on 5,183 longer documents
 @pytest.mark.parametrize("mode", ["inference-free", "siamese"])
 def test_lucene_impact_matches_our_index_on_scifact(mode, encoded_corpus):
     same, ours, lucene = _agreement("scifact", mode, encoded_corpus)

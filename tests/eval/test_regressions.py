@@ -19,6 +19,7 @@ def _entries():
             if "system" not in entry:
                 continue  # regressions/training.json: tests/training/test_recipe_regression.py
             marks = [pytest.mark.slow] if entry.get("slow") else []
+            marks += [pytest.mark.full] if entry.get("full") else []
             options = entry.get("options", {})
             label = "+".join(options.get("hybrid_of", [])) or entry["system"]
             if "encoder_options" in options:
