@@ -121,12 +121,12 @@ def lexical_weights(tokenizer, texts: Sequence[str], lexical: Lexical) -> sp.csr
     """weight * tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)) for each word piece of each
     document."""
     counts = term_counts(tokenizer, texts)
+    lengths = np.asarray(counts.sum(axis=1)).ravel()  # in word pieces, before the classes
     if lexical.stem_class_max:
         counts = (counts @ stem_classes(tokenizer, lexical.stem_class_max)).tocsr()
     tf = counts.data
     saturation = np.full(len(tf), lexical.k1, dtype=np.float64)
     if lexical.b > 0:
-        lengths = np.asarray(counts.sum(axis=1)).ravel()
         per_row = np.repeat(lengths, np.diff(counts.indptr))
         saturation *= 1 - lexical.b + lexical.b * per_row / lexical.avgdl
     counts.data = (lexical.weight * tf * (lexical.k1 + 1) / (tf + saturation)).astype(np.float32)

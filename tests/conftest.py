@@ -33,7 +33,7 @@ def splade_tiny_path() -> Path:
     return pull_model("splade-tiny")
 
 
-LEXICAL = {"weight": 1.0, "k1": 0.9, "b": 0.4, "avgdl": 40.0}
+LEXICAL = {"weight": 1.0, "k1": 0.9, "b": 0.4, "avgdl": 40.0, "stem_class_max": 4}
 
 
 @pytest.fixture(scope="session")

@@ -158,6 +158,10 @@ def test_stem_classes_count_a_word_and_its_inflections_as_one_term(tokenizer):
     exact = lexical_weights(tokenizer, [text], Lexical(1.0, 0.9))
     assert small[0, vocab["extend"]] == 0 and small[0, vocab["extends"]] == 1.0
     assert small[0, vocab["cats"]] == 1.0 and exact.nnz == 4
+    # Length normalisation counts the text's 4 word pieces, not its class members.
+    normed = lexical_weights(tokenizer, [text], Lexical(1.0, 0.9, 0.5, 2.0, stem_class_max=4))
+    k = 0.9 * (1 - 0.5 + 0.5 * 4 / 2.0)
+    assert normed[0, vocab["extend"]] == pytest.approx(3 * 1.9 / (3 + k))
 
 
 def test_stem_classes_never_group_word_piece_continuations(tokenizer):
