@@ -63,6 +63,7 @@ def test_unknown_field_and_wrong_types(tmp_path):
         ({"student": "siamese", "doc_regularizer": "flops", "lexical_weight": 1.0}, "lexical"),
         ({"lexical_weight": -1.0}, "lexical_weight must not be negative"),
         ({"lexical_k1": 0.0}, "lexical_k1 must be positive"),
+        ({"lexical_stem_class_max": -1}, "lexical_stem_class_max must not be negative"),
     ],
 )
 def test_inconsistent_configs(changes, fragment):
@@ -110,6 +111,7 @@ def test_incompatible_checkpoints(toy_run, tmp_path):
     _fails_fast(resume(student="siamese", doc_regularizer="flops"), "student='inference-free'")
     _fails_fast(resume(batch_size=3), "batch_size=2", "batch_size=3")
     _fails_fast(resume(lexical_weight=0.0), "lexical_weight=None", "lexical_weight=0.0")
+    _fails_fast(resume(lexical_stem_class_max=3), "lexical_stem_class_max=4", "=3")
     _fails_fast(resume(steps=10), "leaves nothing to train")
     _fails_fast(resume(max_queries=50), "different examples")
     _fails_fast(quick_config(tmp_path / "r", data, resume=str(tmp_path)), "holds no checkpoint")
@@ -171,3 +173,13 @@ def test_registered_on_the_main_app_bad_input_exits_2_with_one_line(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr
     assert len(lines) == 1 and lines[0].startswith("error: train_data"), proc.stderr
+
+
+def test_a_checkpoint_from_before_stem_classes_was_trained_without_them(tmp_path):
+    from training.checkpoint import check_compatible
+
+    config = TrainConfig(output="x", train_data="y").to_dict()
+    old = {"step": 1, "config": {k: v for k, v in config.items() if k != "lexical_stem_class_max"}}
+    with pytest.raises(SpireError, match="lexical_stem_class_max=0, this config has .*=4"):
+        check_compatible(old, config, tmp_path)
+    check_compatible(old, {**config, "lexical_stem_class_max": 0}, tmp_path)
