@@ -11,14 +11,13 @@ never a mixture. Files that no manifest references are garbage (see gc.py).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from encoders.registry import sha256_file
 from spire.errors import SpireError
+from spire.files import write_text_atomic
 
-from ..atomic import fsync_dir
 from ..manifest import FORMAT_NAME as PLAIN_FORMAT
 from ..manifest import EncoderInfo, now_iso
 
@@ -174,12 +173,6 @@ def write_manifest(folder: Path, manifest: SegmentsManifest) -> bytes:
 
     manifest.created_with = manifest.created_with or f"spire {__version__}"
     manifest.updated_at = now_iso()
-    raw = manifest.to_json().encode("utf-8")
-    tmp = folder / f".{MANIFEST}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(raw)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, folder / MANIFEST)
-    fsync_dir(folder)
-    return raw
+    text = manifest.to_json()
+    write_text_atomic(folder / MANIFEST, text)
+    return text.encode("utf-8")
