@@ -85,7 +85,7 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
     if row in ("d", "e", "f", "g"):
         base.update(doc_regularizer="idf-flops")
     if row in ("e", "f", "g"):
-        base.update(teachers=TEACHERS, kl_weight=1.0, negatives=args.distill_negatives)
+        base.update(teachers=args.teachers, kl_weight=1.0, negatives=args.distill_negatives)
     if row in ("f", "g"):
         base.update(
             lexical_weight=args.lexical_weight,
@@ -216,6 +216,12 @@ def main() -> None:
         "--lexical-stem", type=int, default=4, help="rows (a+), (f), (g): stem class max; 0: off"
     )
     parser.add_argument("--distill-negatives", type=int, default=3)
+    parser.add_argument(
+        "--teachers",
+        type=json.loads,
+        default=TEACHERS,
+        help="rows (e)-(g), a JSON object of spec -> weight (default: %(default)s)",
+    )
     parser.add_argument("--pseudo-docs", type=int, default=400, help="row (g): per corpus")
     parser.add_argument("--pseudo-kind", default="sentence", help="row (g): sentence, ict, ...")
     parser.add_argument("--max-queries", type=int, default=0, help="0: every train query")
