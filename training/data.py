@@ -164,13 +164,7 @@ def pseudo_queries(
         doc_id, text = corpus.ids[i], corpus.texts[i]
         made = _make_queries(kind, text, titles.get(doc_id, ""), per_doc, rng)
         if kind == "ict" and made:
-            rest = _cut(text, made)
-            if len(rest.split()) < 4:  # one sentence (Vaswani has no full stops): a span
-                made = _make_queries("span", text, "", per_doc, rng)
-                rest = _cut(text, made)
-            if len(rest.split()) < 4:  # nothing left to find it by
-                rest, made = text, []
-            texts[i] = rest
+            texts[i], made = _cut_out(text, made, per_doc, rng)
         for j, query in enumerate(made):
             qid = f"pq-{doc_id}-{j}"
             queries[qid] = query
@@ -180,6 +174,19 @@ def pseudo_queries(
         raise SpireError(f"{spec}: no {kind} pseudo-queries could be made from this corpus")
     name = Path(str(spec)).name or str(spec)
     return Labelled(f"pseudo-{name}", corpus.ids, texts, queries, qrels)
+
+
+def _cut_out(text: str, sentences: list[str], per_doc: int, rng) -> tuple[str, list[str]]:
+    """The text without its query sentences, and the queries; a span instead when that
+    leaves too little (one-sentence texts: Vaswani has no full stops); no query at all
+    when even that does."""
+    rest = _cut(text, sentences)
+    if len(rest.split()) < 4:
+        sentences = _make_queries("span", text, "", per_doc, rng)
+        rest = _cut(text, sentences)
+    if len(rest.split()) < 4:
+        return text, []
+    return rest, sentences
 
 
 def _cut(text: str, sentences: list[str]) -> str:
