@@ -140,7 +140,10 @@ def stem_classes(tokenizer, class_max: int) -> sp.csr_matrix:
     """(vocab, vocab) 0/1: entry (s, t) is 1 when word pieces s and t share a Snowball
     English stem in a class of at most `class_max` pieces, or s == t. Counts times it are
     each piece's class counts. Cached per tokenizer: training calls this every step."""
-    cached = _CLASSES.setdefault(tokenizer, {})
+    try:
+        cached = _CLASSES.setdefault(tokenizer, {})
+    except TypeError:  # a tokenizer object that takes no weak references: no cache
+        cached = {}
     if class_max not in cached:
         cached[class_max] = _stem_class_matrix(tokenizer.get_vocab(), len(tokenizer), class_max)
     return cached[class_max]
