@@ -99,17 +99,36 @@ LexicalWeightOpt = Annotated[
 ]
 
 
+LexicalStemOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Inference-free lexical term: count each word's Snowball stem class of at most "
+        "N word pieces as one term (0: exact pieces); default: the model folder's "
+        "lexical.json, else 0.",
+        show_default=False,
+    ),
+]
+
+
 def _encoder_options(
-    head: Head, precision: Precision, doc_top_k: int | None, lexical_weight: float | None
+    head: Head,
+    precision: Precision,
+    doc_top_k: int | None,
+    lexical_weight: float | None,
+    lexical_stem: int | None = None,
 ) -> dict:
     if lexical_weight is not None and not (math.isfinite(lexical_weight) and lexical_weight >= 0):
         raise SpireError(f"--lexical-weight must be a finite number >= 0, not {lexical_weight}")
-    return {
+    options = {
         "head": head.value,
         "precision": precision.value,
         "doc_top_k": doc_top_k,
         "lexical_weight": lexical_weight,
     }
+    if lexical_stem is not None:
+        options["lexical_params"] = {"stem_class_max": lexical_stem}
+    return options
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -128,6 +147,7 @@ def index(
     precision: PrecisionOpt = Precision.fp32,
     doc_top_k: DocTopKOpt = None,
     lexical_weight: LexicalWeightOpt = None,
+    lexical_stem: LexicalStemOpt = None,
     compress: Annotated[
         bool,
         typer.Option(
@@ -150,7 +170,7 @@ def index(
     corpus = load_corpus(source)
     encoder = load_encoder(
         model, mode.value, doc_max_length=doc_max_length, query_max_length=query_max_length,
-        **_encoder_options(head, precision, doc_top_k, lexical_weight),
+        **_encoder_options(head, precision, doc_top_k, lexical_weight, lexical_stem),
     )  # fmt: skip
     start = time.perf_counter()
     compression = "bitpack" if compress else "none"
@@ -297,6 +317,7 @@ def eval_cmd(
     precision: PrecisionOpt = Precision.fp32,
     doc_top_k: DocTopKOpt = None,
     lexical_weight: LexicalWeightOpt = None,
+    lexical_stem: LexicalStemOpt = None,
     run_file: Annotated[Path | None, typer.Option(help="Write the TREC run here.")] = None,
     save_index: Annotated[Path | None, typer.Option(help="Also keep the index here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --save-index.")] = False,
@@ -318,7 +339,8 @@ def eval_cmd(
         dense_model=dense_model, impact_dtype=impact_dtype.value, save_index=save_index,
         overwrite=overwrite, show_progress=not json_out, doc_max_length=doc_max_length,
         query_max_length=query_max_length,
-        **_encoder_options(head, precision, doc_top_k, lexical_weight), **options,
+        **_encoder_options(head, precision, doc_top_k, lexical_weight, lexical_stem),
+        **options,
     )  # fmt: skip
     if json_out:
         print_json(report.to_dict())

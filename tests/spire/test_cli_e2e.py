@@ -121,6 +121,12 @@ def test_index_with_a_lexical_model_folder(tmp_path, lexical_model_path):
     assert {h["docid"]: h["score"] for h in found} == pytest.approx(
         dict(zip(texts, scores.tolist(), strict=True)), rel=1e-5
     )
+    # --lexical-stem overrides the folder's stem classes, and the index records it.
+    proc = spire("index", str(corpus), "--out", str(tmp_path / "exact"), *model,
+                 "--lexical-stem", "0")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    recorded = json.loads((tmp_path / "exact" / "manifest.json").read_text())["encoder"]
+    assert recorded["lexical"] == {**LEXICAL, "stem_class_max": 0}
     # --lexical-weight 0 turns the folder's term off; nothing is recorded then.
     proc = spire("index", str(corpus), "--out", str(tmp_path / "off"), *model,
                  "--lexical-weight", "0")  # fmt: skip
