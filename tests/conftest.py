@@ -14,18 +14,6 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 BUNDLED_CRANFIELD = REPO / "spire" / "data" / "cranfield"
 
 
-@pytest.fixture(autouse=True)
-def _torch_threads_restored():
-    """An in-process server caps torch's threads for the whole process (its encode_threads,
-    retrieval/server.py); restored here so it cannot slow every later test."""
-    import torch
-
-    threads = torch.get_num_threads()
-    yield
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def splade_tiny_path() -> Path:
     from encoders.registry import pull_model
