@@ -151,8 +151,11 @@ def evaluate_row(row: str, model: str, learnt_idf: bool, dataset: str, args) -> 
     lexical = {"a": 0.0, "a+": args.lexical_weight}.get(row)
     params = None
     if row == "a+":
-        params = {"b": args.lexical_b, "avgdl": scifact_avgdl(args)}
-        params["stem_class_max"] = args.lexical_stem
+        params = {
+            "b": args.lexical_b,
+            "avgdl": scifact_avgdl(args),
+            "stem_class_max": args.lexical_stem,
+        }
     with tempfile.TemporaryDirectory(prefix="spire-ablation-") as tmp:
         if Path(model).is_dir() and not learnt_idf and args.eval_idf == "corpus":
             model = model_without_idf(Path(model), Path(tmp))
