@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from spire.cli_train import parse_set_fields
 from training import TrainConfig, train
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -104,6 +105,7 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
             warmup_steps=min(100, steps // 10),
             flops_d_warmup=max(1, steps // 3),
         )
+    base.update(parse_set_fields(args.set))
     return base
 
 
@@ -239,6 +241,13 @@ def main() -> None:
         default=256,
         help="dev documents' length: 256, as the test evaluation encodes (encoders' default)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="rows (b)-(g): any TrainConfig field (VALUE as JSON), as spire train --set",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--rows", default="a,a+,b,c,d,e,f")
@@ -249,7 +258,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep rows already trained")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
-    args.datasets = args.datasets.split(",")
+    args.datasets = [d for d in args.datasets.split(",") if d]  # "": train only (dev probes)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for row in args.rows.split(","):

@@ -78,7 +78,7 @@ def train(
         overrides["overwrite"] = True
     if quiet or json_out:
         overrides["show_progress"] = False
-    overrides.update(_set_fields(set_fields or []))
+    overrides.update(parse_set_fields(set_fields or []))
     if config is not None:
         cfg = TrainConfig.from_json(config, overrides)
     else:
@@ -103,7 +103,8 @@ def _teachers(specs: list[str]) -> dict[str, float]:
     return out
 
 
-def _set_fields(items: list[str]) -> dict:
+def parse_set_fields(items: list[str]) -> dict:
+    """`--set FIELD=VALUE` items as config fields: VALUE is JSON, else a bare string."""
     out = {}
     for item in items:
         key, sep, raw = item.partition("=")

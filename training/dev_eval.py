@@ -48,7 +48,7 @@ def dev_run(
         with torch.no_grad():
             qids = sorted(dev.queries)
             texts = [dev.queries[q] for q in qids]
-            queries = _encode(student.encode_queries, texts, query_max_length)
+            queries = encode_texts(student.encode_queries, texts, query_max_length)
             if mode == "pool":
                 return _pool_run(student, dev, qids, queries, doc_max_length)
             docs = encode_corpus(student, dev.corpus_texts, doc_max_length)
@@ -96,7 +96,7 @@ def _pool_run(student, dev: DevSet, qids, queries: sp.csr_matrix, doc_max_length
     doc_ids = sorted(dev.docs)
     row = {d: i for i, d in enumerate(doc_ids)}
     texts = [dev.docs[d] for d in doc_ids]
-    docs = _encode(student.encode_documents, texts, doc_max_length)
+    docs = encode_texts(student.encode_documents, texts, doc_max_length)
     docs = with_lexical(docs, student.doc.tokenizer, texts, student.lexical)
     run = {}
     for i, qid in enumerate(qids):
@@ -106,7 +106,8 @@ def _pool_run(student, dev: DevSet, qids, queries: sp.csr_matrix, doc_max_length
     return run
 
 
-def _encode(encode, texts: list[str], max_length: int, chunk: int = 32) -> sp.csr_matrix:
+def encode_texts(encode, texts: list[str], max_length: int, chunk: int = 32) -> sp.csr_matrix:
+    """`encode` (a student's encode_queries or encode_documents) over `texts`, sparse."""
     # Sparse per chunk: a dense (docs x 30522) float matrix would cost ~120 kB a document.
     rows = [
         sp.csr_matrix(encode(texts[i : i + chunk], max_length).float().cpu().numpy())

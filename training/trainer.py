@@ -114,7 +114,7 @@ def teacher_targets(config: TrainConfig, data: Prepared) -> np.ndarray | None:
     pairs = train.pairs()
     per_teacher = []
     for spec in active:
-        teacher = load_teacher(spec, data.corpus)
+        teacher = load_teacher(spec, data.corpus, config)
         teacher.show_progress = config.show_progress
         scores = cached_scores(teacher, train.queries, train.docs, pairs, cache)
         per_teacher.append(scores.reshape(len(train), train.group_size))

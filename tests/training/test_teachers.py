@@ -92,10 +92,39 @@ def test_dense_and_splade_teachers_prefer_the_relevant_document(minilm_path, spl
     assert bm25[0] > bm25[1] == 0
 
 
+def test_the_student_teacher_scores_as_the_untrained_student(tmp_path, splade_tiny_path):
+    """The "student" teacher is the student before its first step: its scores are the
+    ones the ranking losses compute at step 0 (learnt + lexical, IDF-weighted bags)."""
+    import torch
+
+    from training import TrainConfig
+    from training.models import build_from_config
+    from training.teachers import load_teacher
+
+    corpus = [
+        "Paris is the capital and largest city of France.",
+        "Mitochondria make ATP in the cells of animals and plants.",
+        "The extended warranty covers extending repairs.",
+    ]
+    config = TrainConfig(output=str(tmp_path / "m"), doc_max_length=32, query_max_length=16)
+    queries = ["capital of france", "mitochondria atp", "extends"]
+    pairs = np.array([[q, d] for q in range(3) for d in range(3)])
+    scores = load_teacher("student", corpus, config).score(queries, corpus, pairs).reshape(3, 3)
+    student = build_from_config(config, corpus).eval()
+    with torch.no_grad():
+        docs = student.document_vectors(student.encode_documents(corpus, 32), corpus)
+        expected = (student.encode_queries(queries, 16) @ docs.T).numpy()
+    assert scores == pytest.approx(expected, rel=1e-5, abs=1e-5)
+    assert (scores.argmax(axis=1) == [0, 1, 2]).all()  # "extends" finds "extended" by stem
+    with pytest.raises(ValueError, match="needs the training config"):
+        load_teacher("student", corpus)
+
+
 def test_teacher_specs_and_missing_models():
     assert parse_spec("dense:all-MiniLM-L6-v2") == ("dense", "all-MiniLM-L6-v2")
     assert parse_spec("bm25") == ("bm25", None)
-    for bad in ("cross:foo", "bm25:x", "dense", "dense:"):
+    assert parse_spec("student") == ("student", None)
+    for bad in ("cross:foo", "bm25:x", "student:x", "dense", "dense:"):
         with pytest.raises(SpireError, match="expected dense:MODEL"):
             parse_spec(bad)
     with pytest.raises(SpireError) as err:

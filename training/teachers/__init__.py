@@ -5,6 +5,7 @@ A teacher is named by a spec string:
 - "dense:MODEL"  a mean-pooled bi-encoder (encoders/dense.py), e.g. dense:all-MiniLM-L6-v2
 - "splade:MODEL" a siamese SPLADE model (encoders.load_encoder), e.g. splade:splade-tiny
 - "bm25"         exact BM25 over the training corpus (training/bm25.py)
+- "student"      the student as initialised (init model, IDF, lexical term; student.py)
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from .base import Teacher
 from .cache import cached_scores
 from .ensemble import ensemble_scores, normalise
 
-KINDS = ("dense", "splade", "bm25")
+KINDS = ("dense", "splade", "bm25", "student")
+BARE = ("bm25", "student")  # kinds named without a model
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
     kind, _, model = spec.partition(":")
-    if kind not in KINDS or (kind == "bm25") != (model == ""):
+    if kind not in KINDS or (kind in BARE) != (model == ""):
         raise SpireError(
-            f"teacher {spec!r}: expected dense:MODEL, splade:MODEL or bm25 (e.g. "
+            f"teacher {spec!r}: expected dense:MODEL, splade:MODEL, bm25 or student (e.g. "
             "dense:all-MiniLM-L6-v2)"
         )
     return kind, model or None
@@ -44,8 +46,9 @@ def check_teacher(spec: str) -> None:
             raise SpireError(f"teacher {spec!r}: {exc}") from None
 
 
-def load_teacher(spec: str, corpus: list[str] | None = None) -> Teacher:
-    """The teacher a spec names; BM25 takes its statistics from `corpus`."""
+def load_teacher(spec: str, corpus: list[str] | None = None, config=None) -> Teacher:
+    """The teacher a spec names; BM25 takes its statistics from `corpus`, and "student" is
+    the student `config` (a TrainConfig) starts from, its IDF counted on `corpus`."""
     kind, model = parse_spec(spec)
     if kind == "dense":
         from .dense import DenseTeacher
@@ -55,6 +58,12 @@ def load_teacher(spec: str, corpus: list[str] | None = None) -> Teacher:
         from .sparse import SpladeTeacher
 
         return SpladeTeacher(model)
+    if kind == "student":
+        from .student import StudentTeacher
+
+        if config is None:
+            raise ValueError("the student teacher needs the training config")
+        return StudentTeacher(config, corpus or [])
     from .sparse import BM25Teacher
 
     return BM25Teacher(corpus or [])
