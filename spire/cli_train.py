@@ -38,7 +38,7 @@ def train(
     seed: Annotated[int | None, Opt(help="Random seed.")] = None,
     teacher: Annotated[
         list[str] | None,
-        Opt(help="SPEC=WEIGHT, repeatable: dense:MODEL, splade:MODEL or bm25."),
+        Opt(help="SPEC=WEIGHT, repeatable: dense:MODEL, splade:MODEL, bm25 or student."),
     ] = None,
     pseudo_queries_from: Annotated[
         list[str] | None, Opt(help="Corpus to make pseudo-queries from, repeatable.")

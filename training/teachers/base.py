@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +18,12 @@ class Teacher(Protocol):
     def score(self, queries: list[str], docs: list[str], pairs: np.ndarray) -> np.ndarray:
         """(n,) float32 score of queries[pairs[i, 0]] against docs[pairs[i, 1]]."""
         ...
+
+
+def corpus_key(corpus: list[str]) -> str:
+    """Size and digest of a corpus, for the cache key of a teacher fitted on it."""
+    digest = hashlib.sha256("\x1e".join(corpus).encode("utf-8")).hexdigest()[:16]
+    return f"{len(corpus)}:{digest}"
 
 
 def used(pairs: np.ndarray, column: int) -> tuple[np.ndarray, np.ndarray]:

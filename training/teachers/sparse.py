@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from ..bm25 import BM25
-from .base import EncoderTeacher, used
+from .base import EncoderTeacher, corpus_key, used
 
 
 class SpladeTeacher(EncoderTeacher):
@@ -33,8 +31,7 @@ class BM25Teacher:
     def __init__(self, corpus: list[str], k1: float = 0.9, b: float = 0.4) -> None:
         self.corpus = list(corpus)
         self.k1, self.b = k1, b
-        digest = hashlib.sha256("\x1e".join(self.corpus).encode("utf-8")).hexdigest()[:16]
-        self._key = f"bm25|k1={k1}|b={b}|corpus={len(self.corpus)}:{digest}"
+        self._key = f"bm25|k1={k1}|b={b}|corpus={corpus_key(self.corpus)}"
 
     def cache_key(self) -> str:
         return self._key

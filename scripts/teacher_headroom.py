@@ -1,0 +1,109 @@
+"""How much better than the student do its teachers rank? Measured on a train split only.
+
+The untrained student (init model + IDF + the lexical term, as `spire train` builds it)
+retrieves the top `--depth` of the whole corpus for each labelled training query; each
+teacher re-ranks that list, and so does every weighted mix of min-max-normalised
+teachers on a small grid. nDCG@10 of each ordering says whether distillation has
+anything to teach (a mix above the student's own ordering) and which teacher weights to
+use, without looking at a test split.
+
+    .venv/bin/python scripts/teacher_headroom.py --data ../shared/data/scifact \
+        --out runs/teacher-headroom
+
+Teacher scores go through the training cache ($SPIRE_HOME/teacher-scores), so a second
+run, and a training run over the same pairs, reuse them. Writes OUT/headroom.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from encoders.registry import spire_home
+from eval.metrics import compute_metrics
+from training import TrainConfig
+from training.data import load_beir_train
+from training.dev_eval import encode_corpus, encode_texts, top_k_run
+from training.teachers import cached_scores, load_teacher, normalise
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TEACHERS = ("dense:all-MiniLM-L6-v2", "splade:splade-tiny", "bm25", "student")
+GRID = (0.0, 0.5, 1.0, 2.0)
+
+
+def candidates(config: TrainConfig, data) -> tuple[dict[str, dict[str, float]], object]:
+    """The untrained student's top `depth` for every query, and the "student" teacher."""
+    teacher = load_teacher("student", data.doc_texts, config)
+    student = teacher.student.eval()
+    qids = sorted(data.queries)
+    with torch.no_grad():
+        queries = encode_texts(
+            student.encode_queries, [data.queries[q] for q in qids], config.query_max_length
+        )
+        docs = encode_corpus(student, data.doc_texts, config.doc_max_length)
+    return top_k_run(queries, docs, qids, data.doc_ids, config.negatives_depth), teacher
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA / "scifact")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--depth", type=int, default=30)
+    parser.add_argument("--teachers", default=",".join(TEACHERS))
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/teacher-headroom"))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = load_beir_train(args.data, args.split)
+    config = TrainConfig(output=str(args.out / "unused"), negatives_depth=args.depth)
+    run, student_teacher = candidates(config, data)
+    qids = sorted(run)
+    width = min(len(run[q]) for q in qids)
+    ranked = [list(run[q])[:width] for q in qids]
+    row = {d: i for i, d in enumerate(data.doc_ids)}
+    pairs = np.array([[i, row[d]] for i, docs in enumerate(ranked) for d in docs])
+    texts = [data.queries[q] for q in qids]
+    cache = spire_home() / "teacher-scores"
+    scores = {}
+    for spec in args.teachers.split(","):
+        teacher = student_teacher if spec == "student" else load_teacher(spec, data.doc_texts)
+        teacher.show_progress = True
+        flat = cached_scores(teacher, texts, data.doc_texts, pairs, cache)
+        scores[spec] = normalise(flat.reshape(len(qids), width))
+
+    def ndcg(mixed: np.ndarray) -> float:
+        reranked = {
+            q: dict(zip(ranked[i], map(float, mixed[i]), strict=True)) for i, q in enumerate(qids)
+        }
+        return compute_metrics(data.qrels, reranked, ["nDCG@10"])["nDCG@10"]
+
+    results = []
+    for weights in itertools.product(GRID, repeat=len(scores)):
+        if sum(weights):
+            mixed = sum(w * s for w, s in zip(weights, scores.values(), strict=True))
+            results.append(
+                {"weights": dict(zip(scores, weights, strict=True)), "nDCG@10": ndcg(mixed)}
+            )
+    results.sort(key=lambda r: -r["nDCG@10"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "headroom.json").write_text(json.dumps(results, indent=1))
+    print(f"{len(qids)} {args.split} queries, the untrained student's top {width}:")
+    for spec in scores:  # each teacher alone
+        alone = next(
+            r
+            for r in results
+            if r["weights"][spec] and sum(r["weights"].values()) == r["weights"][spec]
+        )
+        print(f"  {spec:28s} alone  nDCG@10 {alone['nDCG@10']:.4f}")
+    for r in results[:10]:
+        print(f"  {r['nDCG@10']:.4f}  " + "  ".join(f"{k}={v:g}" for k, v in r["weights"].items()))
+
+
+if __name__ == "__main__":
+    main()
