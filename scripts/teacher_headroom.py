@@ -36,8 +36,9 @@ TEACHERS = ("dense:all-MiniLM-L6-v2", "splade:splade-tiny", "bm25", "student")
 GRID = (0.0, 0.5, 1.0, 2.0)
 
 
-def candidates(config: TrainConfig, data) -> tuple[dict[str, dict[str, float]], object]:
-    """The untrained student's top `depth` for every query, and the "student" teacher."""
+def candidates(config: TrainConfig, data) -> tuple[list[str], list[list[str]], object]:
+    """Query ids, the untrained student's top `depth` document ids for each (cut to the
+    shortest list, so every query has as many), and the "student" teacher."""
     teacher = load_teacher("student", data.doc_texts, config)
     student = teacher.student.eval()
     qids = sorted(data.queries)
@@ -46,7 +47,48 @@ def candidates(config: TrainConfig, data) -> tuple[dict[str, dict[str, float]], 
             student.encode_queries, [data.queries[q] for q in qids], config.query_max_length
         )
         docs = encode_corpus(student, data.doc_texts, config.doc_max_length)
-    return top_k_run(queries, docs, qids, data.doc_ids, config.negatives_depth), teacher
+    run = top_k_run(queries, docs, qids, data.doc_ids, config.negatives_depth)
+    width = min(len(run[q]) for q in qids)
+    return qids, [list(run[q])[:width] for q in qids], teacher
+
+
+def teacher_scores(specs, data, qids, ranked, student_teacher) -> dict[str, np.ndarray]:
+    """spec -> (queries, width) scores of the ranked lists, min-max normalised per query."""
+    row = {d: i for i, d in enumerate(data.doc_ids)}
+    pairs = np.array([[i, row[d]] for i, docs in enumerate(ranked) for d in docs])
+    texts = [data.queries[q] for q in qids]
+    scores = {}
+    for spec in specs:
+        teacher = student_teacher if spec == "student" else load_teacher(spec, data.doc_texts)
+        teacher.show_progress = True
+        flat = cached_scores(teacher, texts, data.doc_texts, pairs, spire_home() / "teacher-scores")
+        scores[spec] = normalise(flat.reshape(len(qids), -1))
+    return scores
+
+
+def grid(scores: dict[str, np.ndarray], qrels, qids, ranked) -> list[dict]:
+    """nDCG@10 of every weighted mix on GRID, best first."""
+
+    def ndcg(mixed: np.ndarray) -> float:
+        run = {
+            q: dict(zip(ranked[i], map(float, mixed[i]), strict=True)) for i, q in enumerate(qids)
+        }
+        return compute_metrics(qrels, run, ["nDCG@10"])["nDCG@10"]
+
+    results = []
+    for weights in itertools.product(GRID, repeat=len(scores)):
+        if sum(weights):
+            mixed = sum(w * s for w, s in zip(weights, scores.values(), strict=True))
+            results.append(
+                {"weights": dict(zip(scores, weights, strict=True)), "nDCG@10": ndcg(mixed)}
+            )
+    return sorted(results, key=lambda r: -r["nDCG@10"])
+
+
+def alone(results: list[dict], spec: str) -> float:
+    """nDCG@10 of `spec`'s order by itself."""
+    weights = (r for r in results if sum(r["weights"].values()) == r["weights"][spec] > 0)
+    return next(weights)["nDCG@10"]
 
 
 def main() -> None:
@@ -62,45 +104,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     data = load_beir_train(args.data, args.split)
     config = TrainConfig(output=str(args.out / "unused"), negatives_depth=args.depth)
-    run, student_teacher = candidates(config, data)
-    qids = sorted(run)
-    width = min(len(run[q]) for q in qids)
-    ranked = [list(run[q])[:width] for q in qids]
-    row = {d: i for i, d in enumerate(data.doc_ids)}
-    pairs = np.array([[i, row[d]] for i, docs in enumerate(ranked) for d in docs])
-    texts = [data.queries[q] for q in qids]
-    cache = spire_home() / "teacher-scores"
-    scores = {}
-    for spec in args.teachers.split(","):
-        teacher = student_teacher if spec == "student" else load_teacher(spec, data.doc_texts)
-        teacher.show_progress = True
-        flat = cached_scores(teacher, texts, data.doc_texts, pairs, cache)
-        scores[spec] = normalise(flat.reshape(len(qids), width))
-
-    def ndcg(mixed: np.ndarray) -> float:
-        reranked = {
-            q: dict(zip(ranked[i], map(float, mixed[i]), strict=True)) for i, q in enumerate(qids)
-        }
-        return compute_metrics(data.qrels, reranked, ["nDCG@10"])["nDCG@10"]
-
-    results = []
-    for weights in itertools.product(GRID, repeat=len(scores)):
-        if sum(weights):
-            mixed = sum(w * s for w, s in zip(weights, scores.values(), strict=True))
-            results.append(
-                {"weights": dict(zip(scores, weights, strict=True)), "nDCG@10": ndcg(mixed)}
-            )
-    results.sort(key=lambda r: -r["nDCG@10"])
+    qids, ranked, student_teacher = candidates(config, data)
+    specs = args.teachers.split(",")
+    scores = teacher_scores(specs, data, qids, ranked, student_teacher)
+    results = grid(scores, data.qrels, qids, ranked)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "headroom.json").write_text(json.dumps(results, indent=1))
-    print(f"{len(qids)} {args.split} queries, the untrained student's top {width}:")
-    for spec in scores:  # each teacher alone
-        alone = next(
-            r
-            for r in results
-            if r["weights"][spec] and sum(r["weights"].values()) == r["weights"][spec]
-        )
-        print(f"  {spec:28s} alone  nDCG@10 {alone['nDCG@10']:.4f}")
+    print(f"{len(qids)} {args.split} queries, the untrained student's top {len(ranked[0])}:")
+    for spec in specs:
+        print(f"  {spec:28s} alone  nDCG@10 {alone(results, spec):.4f}")
     for r in results[:10]:
         print(f"  {r['nDCG@10']:.4f}  " + "  ".join(f"{k}={v:g}" for k, v in r["weights"].items()))
 

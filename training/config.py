@@ -39,6 +39,8 @@ class TrainConfig:
     negatives_model: str = "splade-tiny"  # encoder of the "index" miner
     negatives_depth: int = 30  # negatives are drawn from this many top hits
     dev_queries: int = 0  # held out of the training queries for periodic evaluation
+    dev_seed: int | None = None  # picks the held-out queries (None: seed); runs with other
+    # seeds can then be compared on one dev set
     dev_mode: str = "corpus"  # corpus: search the source's whole corpus | pool: re-rank pools
     dev_doc_max_length: int | None = None  # dev documents' length (None: doc_max_length)
     max_queries: int = 0  # keep at most this many training queries per source (0: all)
@@ -206,6 +208,8 @@ def _problems(c: TrainConfig):  # a flat list of independent checks
     ]:
         if getattr(c, name) < 0:
             yield f"{name} must not be negative"
+    if c.dev_seed is not None and c.dev_seed < 0:
+        yield "dev_seed must not be negative (or null: seed)"
     if c.dev_doc_max_length is not None and c.dev_doc_max_length < 1:
         yield "dev_doc_max_length must be at least 1 (or null: doc_max_length)"
     if c.lr <= 0 or c.temperature <= 0 or c.score_scale <= 0:

@@ -55,7 +55,8 @@ def prepare_data(config: TrainConfig) -> Prepared:
     for i, source in enumerate(load_sources(config)):
         held_out = None
         if i == 0 and config.dev_queries:
-            source, held_out = split_dev(source, config.dev_queries, config.seed)
+            dev_seed = config.seed if config.dev_seed is None else config.dev_seed
+            source, held_out = split_dev(source, config.dev_queries, dev_seed)
         source = limit_queries(source, config.max_queries, config.seed)
         everyone = source if held_out is None else _union(source, held_out)
         ranked = rank_candidates(

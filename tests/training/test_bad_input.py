@@ -60,6 +60,7 @@ def test_unknown_field_and_wrong_types(tmp_path):
         ({"steps": 0}, "steps must be at least 1"),
         ({"dev_mode": "pools"}, "dev_mode must be one of corpus, pool, not 'pools'"),
         ({"dev_doc_max_length": 0}, "dev_doc_max_length must be at least 1"),
+        ({"dev_seed": -1}, "dev_seed must not be negative"),
         ({"student": "siamese", "doc_regularizer": "flops", "lexical_weight": 1.0}, "lexical"),
         ({"lexical_weight": -1.0}, "lexical_weight must not be negative"),
         ({"lexical_k1": 0.0}, "lexical_k1 must be positive"),

@@ -115,3 +115,16 @@ def test_step_zero_evaluation_is_logged(tiny_beir, tmp_path, monkeypatch):
     dev = [e["dev"] for e in log if "dev" in e]
     assert [(d["step"], d["mode"]) for d in dev] == [(0, "corpus"), (1, "corpus")]
     assert "dev" in log[0] and log[0]["dev"]["step"] == 0  # before any training step
+
+
+def test_dev_seed_fixes_the_held_out_queries_across_seeds(tiny_beir, tmp_path):
+    from training.prepare import prepare_data
+
+    def dev_queries(**changes) -> set[str]:
+        config = quick_config(tmp_path / "out", tiny_beir, negatives_from="bm25", **changes)
+        return set(prepare_data(config).dev.queries)
+
+    by_seed = [dev_queries(dev_queries=3, seed=s) for s in range(6)]
+    assert len({frozenset(d) for d in by_seed}) > 1  # the seed alone moves the dev set
+    fixed = [dev_queries(dev_queries=3, seed=s, dev_seed=4) for s in range(6)]
+    assert all(d == by_seed[4] for d in fixed)  # dev_seed 4 holds out what seed 4 did
