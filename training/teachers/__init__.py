@@ -10,11 +10,16 @@ A teacher is named by a spec string:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from spire.errors import SpireError
 
 from .base import Teacher
 from .cache import cached_scores
 from .ensemble import ensemble_scores, normalise
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
 
 KINDS = ("dense", "splade", "bm25", "student")
 BARE = ("bm25", "student")  # kinds named without a model
@@ -46,7 +51,9 @@ def check_teacher(spec: str) -> None:
             raise SpireError(f"teacher {spec!r}: {exc}") from None
 
 
-def load_teacher(spec: str, corpus: list[str] | None = None, config=None) -> Teacher:
+def load_teacher(
+    spec: str, corpus: list[str] | None = None, config: TrainConfig | None = None
+) -> Teacher:
     """The teacher a spec names; BM25 takes its statistics from `corpus`, and "student" is
     the student `config` (a TrainConfig) starts from, its IDF counted on `corpus`."""
     kind, model = parse_spec(spec)

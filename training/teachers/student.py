@@ -11,10 +11,14 @@ the recipe's three teachers, so it is an option, not the default.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .base import corpus_key, used
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
 
 
 class StudentTeacher:
@@ -24,7 +28,7 @@ class StudentTeacher:
     spec = "student"
     show_progress = False
 
-    def __init__(self, config, corpus: list[str]) -> None:
+    def __init__(self, config: TrainConfig, corpus: list[str]) -> None:
         from ..models import build_from_config
 
         self.student = build_from_config(config, corpus)
