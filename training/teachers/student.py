@@ -38,6 +38,7 @@ class StudentTeacher:
         # The initial IDF (and the lexical avgdl) are counted on `corpus`: part of the key.
         self._key = (
             f"student|{config.student}|{config.init_model}|lexical={lexical}|"
+            f"threshold={config.activation_threshold}|"
             f"q{self.query_max_length}|d{self.doc_max_length}|corpus={corpus_key(corpus)}"
         )
 
