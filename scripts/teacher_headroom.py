@@ -28,7 +28,8 @@ from encoders.registry import spire_home
 from eval.metrics import compute_metrics
 from training import TrainConfig
 from training.data import load_beir_train
-from training.dev_eval import encode_corpus, encode_texts, top_k_run
+from training.dataset import build_dev_set
+from training.dev_eval import CORPUS_DEPTH, dev_run
 from training.teachers import cached_scores, load_teacher, normalise
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -38,17 +39,13 @@ GRID = (0.0, 0.5, 1.0, 2.0)
 
 def candidates(config: TrainConfig, data) -> tuple[list[str], list[list[str]], object]:
     """Query ids, the untrained student's top `depth` document ids for each (cut to the
-    shortest list, so every query has as many), and the "student" teacher."""
+    shortest list, so every query has as many), and the "student" teacher. The ranking is
+    the dev evaluation's full-corpus search (training/dev_eval.py)."""
     teacher = load_teacher("student", data.doc_texts, config)
-    student = teacher.student.eval()
-    qids = sorted(data.queries)
-    with torch.no_grad():
-        queries = encode_texts(
-            student.encode_queries, [data.queries[q] for q in qids], config.query_max_length
-        )
-        docs = encode_corpus(student, data.doc_texts, config.doc_max_length)
-    run = top_k_run(queries, docs, qids, data.doc_ids, config.negatives_depth)
-    width = min(len(run[q]) for q in qids)
+    every_query = build_dev_set(data, {})
+    run = dev_run(teacher.student, every_query, config.query_max_length, config.doc_max_length)
+    qids = sorted(run)
+    width = min(config.negatives_depth, *(len(run[q]) for q in qids))
     return qids, [list(run[q])[:width] for q in qids], teacher
 
 
@@ -100,6 +97,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/teacher-headroom"))
     args = parser.parse_args()
+    if not 1 <= args.depth <= CORPUS_DEPTH:
+        parser.error(f"--depth must be between 1 and {CORPUS_DEPTH} (the dev search's depth)")
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_beir_train(args.data, args.split)
