@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,lucene,onnx]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,lucene,onnx,generate]'
 	touch $(STAMP)
 
 demo: setup

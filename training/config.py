@@ -16,7 +16,7 @@ from spire.files import read_json_object
 
 DOC_REGULARIZERS = ("none", "flops", "idf-flops")
 NEGATIVE_SOURCES = ("bm25", "index", "data")
-PSEUDO_KINDS = ("title", "sentence", "span", "ict")
+PSEUDO_KINDS = ("title", "sentence", "span", "ict", "generated")
 NORMALISATIONS = ("minmax", "zscore")
 DEV_MODES = ("corpus", "pool")
 
@@ -34,6 +34,7 @@ class TrainConfig:
     pseudo_query_kind: str = "sentence"
     pseudo_queries_per_doc: int = 1
     pseudo_max_docs: int = 2000
+    query_generator: str = "smollm2-135m"  # the causal LM of pseudo_query_kind "generated"
     negatives: int = 1  # hard negatives per query
     negatives_from: str = "bm25"  # bm25 | index (our own index) | data (the triples' own)
     negatives_model: str = "splade-tiny"  # encoder of the "index" miner

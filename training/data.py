@@ -138,6 +138,8 @@ def pseudo_queries(
     per_doc: int = 1,
     max_docs: int = 2000,
     seed: int = 13,
+    generator: str = "smollm2-135m",
+    show_progress: bool = True,
 ) -> Labelled:
     """Queries made from a corpus alone, each relevant to the document it came from.
 
@@ -147,12 +149,27 @@ def pseudo_queries(
     - "ict": a sentence (a span when the text has one sentence) cut out of its document
       (the inverse cloze task): the document no longer holds the query's words verbatim,
       so finding it takes the related words around them, which is what document
-      expansion has to learn.
+      expansion has to learn;
+    - "generated": queries written by a small causal LM (`generator`) from the document
+      (training/query_generation.py): paraphrases, as real queries are.
     Documents are drawn in a seeded order, at most `max_docs` of them. The corpus is the
     whole collection, so mined negatives come from all of it.
     """
     corpus = load_corpus(spec)
-    texts = list(corpus.texts)  # "ict" cuts its sentences out of this copy
+    if kind == "generated":
+        queries, qrels = _generated(corpus, per_doc, max_docs, seed, generator, show_progress)
+        texts = corpus.texts
+    else:
+        queries, qrels, texts = _extracted(spec, corpus, kind, per_doc, max_docs, seed)
+    if not queries:
+        raise SpireError(f"{spec}: no {kind} pseudo-queries could be made from this corpus")
+    name = Path(str(spec)).name or str(spec)
+    return Labelled(f"pseudo-{name}", corpus.ids, texts, queries, qrels)
+
+
+def _extracted(spec, corpus, kind, per_doc, max_docs, seed):
+    """Queries cut from the documents' own text; "ict" returns the texts without them."""
+    texts = list(corpus.texts)
     titles = _titles(spec) if kind == "title" else {}
     rng = np.random.default_rng(seed)
     queries: dict[str, str] = {}
@@ -165,15 +182,33 @@ def pseudo_queries(
         made = _make_queries(kind, text, titles.get(doc_id, ""), per_doc, rng)
         if kind == "ict" and made:
             texts[i], made = _cut_out(text, made, per_doc, rng)
-        for j, query in enumerate(made):
-            qid = f"pq-{doc_id}-{j}"
-            queries[qid] = query
-            qrels[qid] = {doc_id: 1}
+        _add_queries(queries, qrels, doc_id, made)
         used += bool(made)
-    if not queries:
-        raise SpireError(f"{spec}: no {kind} pseudo-queries could be made from this corpus")
-    name = Path(str(spec)).name or str(spec)
-    return Labelled(f"pseudo-{name}", corpus.ids, texts, queries, qrels)
+    return queries, qrels, texts
+
+
+def _generated(corpus, per_doc, max_docs, seed, generator, show_progress):
+    """Queries written by `generator` for the first `max_docs` non-empty documents of a
+    seeded order (training/query_generation.py)."""
+    from .query_generation import GenerationSettings, generate_queries
+
+    order = np.random.default_rng(seed).permutation(len(corpus))
+    picked = [int(i) for i in order if corpus.texts[i].strip()][:max_docs]
+    settings = GenerationSettings(per_doc=per_doc, seed=seed)
+    texts = [corpus.texts[i] for i in picked]
+    made = generate_queries(texts, generator, settings, show_progress=show_progress)
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for i, doc_queries in zip(picked, made, strict=True):
+        _add_queries(queries, qrels, corpus.ids[i], doc_queries)
+    return queries, qrels
+
+
+def _add_queries(queries, qrels, doc_id: str, made: list[str]) -> None:
+    for j, query in enumerate(made):
+        qid = f"pq-{doc_id}-{j}"
+        queries[qid] = query
+        qrels[qid] = {doc_id: 1}
 
 
 def _cut_out(text: str, sentences: list[str], per_doc: int, rng) -> tuple[str, list[str]]:

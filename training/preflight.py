@@ -76,6 +76,10 @@ def _check_models(config: TrainConfig) -> None:
     for spec, weight in config.teachers.items():
         if weight > 0:
             check_teacher(spec)
+    if config.pseudo_queries_from and config.pseudo_query_kind == "generated":
+        from .query_generation import check_generator
+
+        check_generator(config.query_generator)
     models = {"init_model": config.init_model}
     if config.negatives_from == "index":
         models["negatives_model"] = config.negatives_model

@@ -42,6 +42,8 @@ def load_sources(config: TrainConfig) -> list[Labelled]:
                 config.pseudo_queries_per_doc,
                 config.pseudo_max_docs,
                 config.seed,
+                config.query_generator,
+                config.show_progress,
             )
         )
     return sources

@@ -91,6 +91,20 @@ def test_dataset_without_a_train_split(tmp_path, test_only_beir):
     assert not (tmp_path / "out").exists()
 
 
+def test_missing_query_generator(tmp_path, test_only_beir):
+    config = quick_config(
+        tmp_path / "out",
+        test_only_beir,
+        pseudo_queries_from=[str(test_only_beir)],
+        pseudo_query_kind="generated",
+        query_generator="/no/such/generator",
+        negatives_from="bm25",
+    )
+    config.train_data = None  # pseudo-queries alone
+    _fails_fast(config, "query generator '/no/such/generator' could not be loaded")
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_data_and_occupied_output(tmp_path, toy_triples):
     _fails_fast(quick_config(tmp_path / "out", tmp_path / "nothing.jsonl"), "no such file")
     occupied = tmp_path / "occupied"
