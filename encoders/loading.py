@@ -9,7 +9,7 @@ from pathlib import Path
 from spire.errors import SpireError
 
 from .hub import hub_reachable, looks_like_repo_id
-from .registry import describe_attempts, resolve
+from .registry import REGISTRY, describe_attempts, resolve
 
 
 def _quiet_transformers() -> None:
@@ -20,8 +20,10 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _from_pretrained(loader, name: str, **kwargs):
-    """Local folder or registry model; else the HF cache; else the hub, if reachable."""
+def from_pretrained(loader, name: str, **kwargs):
+    """`loader(source, **kwargs)` for a local folder or registry model; else from the HF
+    cache; else from the hub, if reachable (so an offline machine fails at once)."""
+    _refuse_generator(name)
     source = resolve(name)
     if Path(source).is_dir():
         return loader(source, **kwargs)
@@ -41,10 +43,10 @@ def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
     try:
-        return _from_pretrained(AutoTokenizer.from_pretrained, name)
+        return from_pretrained(AutoTokenizer.from_pretrained, name)
     except (OSError, ValueError) as exc:
         raise SpireError(
-            f"unknown model {name!r}: {describe_attempts(name)} ({_first_line(exc)})"
+            f"unknown model {name!r}: {describe_attempts(name)} ({first_line(exc)})"
         ) from None
 
 
@@ -54,12 +56,12 @@ def load_masked_lm(name: str):
     from transformers import AutoModelForMaskedLM
 
     try:
-        model, info = _from_pretrained(
+        model, info = from_pretrained(
             AutoModelForMaskedLM.from_pretrained, name, output_loading_info=True
         )
     except (OSError, ValueError) as exc:
         raise SpireError(
-            f"unknown model {name!r}: {describe_attempts(name)} ({_first_line(exc)})"
+            f"unknown model {name!r}: {describe_attempts(name)} ({first_line(exc)})"
         ) from None
     missing = [k for k in info.get("missing_keys", []) if _is_head_key(k)]
     if missing:
@@ -80,10 +82,10 @@ def load_base_model(name: str):
     from transformers import AutoModel
 
     try:
-        model, info = _from_pretrained(AutoModel.from_pretrained, name, output_loading_info=True)
+        model, info = from_pretrained(AutoModel.from_pretrained, name, output_loading_info=True)
     except (OSError, ValueError) as exc:
         raise SpireError(
-            f"unknown model {name!r}: {describe_attempts(name)} ({_first_line(exc)})"
+            f"unknown model {name!r}: {describe_attempts(name)} ({first_line(exc)})"
         ) from None
     missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
     if missing:
@@ -94,6 +96,15 @@ def load_base_model(name: str):
     return model.eval()
 
 
+def _refuse_generator(name: str) -> None:
+    entry = REGISTRY.get(name)
+    if entry is not None and entry.kind == "causal-lm":
+        raise SpireError(
+            f"model {name!r} is a causal LM for writing pseudo-queries (training's "
+            "pseudo_query_kind 'generated'), not an encoder"
+        )
+
+
 def _is_head_key(key: str) -> bool:
     # Tied decoder weights are reported missing by some versions although they are shared.
     return (
@@ -102,6 +113,6 @@ def _is_head_key(key: str) -> bool:
     )
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from encoders.loading import first_line, from_pretrained
+from encoders.registry import resolve, spire_home
 from spire.errors import SpireError
 from spire.files import read_json_object, write_text_atomic
 
@@ -106,8 +108,6 @@ class QueryCache:
 def _cache_root(cache_dir: str | Path | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    from encoders.registry import spire_home
-
     return spire_home() / "generated-queries"
 
 
@@ -171,10 +171,13 @@ def load_generator(name: str):
     import torch
     from transformers import AutoModelForCausalLM
 
+    # `source` is resolved: a registry generator is passed on as its folder.
     source, options = _locate(name)
     tokenizer = _tokenizer(name, source, options)
     with _load_errors(name):
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **options)
+        model = from_pretrained(
+            AutoModelForCausalLM.from_pretrained, source, dtype=torch.float32, **options
+        )
     return model.eval(), tokenizer
 
 
@@ -184,7 +187,6 @@ def check_generator(name: str) -> None:
 
 
 def _locate(name: str) -> tuple[str, dict]:
-    from encoders.registry import resolve
 
     source = resolve(name)
     folder = Path(source)
@@ -198,7 +200,7 @@ def _tokenizer(name: str, source: str, options: dict):
     from transformers import AutoTokenizer
 
     with _load_errors(name):
-        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        tokenizer = from_pretrained(AutoTokenizer.from_pretrained, source, **options)
     tokenizer.padding_side = "left"  # generation continues every prompt from its end
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -207,8 +209,9 @@ def _tokenizer(name: str, source: str, options: dict):
 
 @contextmanager
 def _load_errors(name: str):
+
     try:
         yield
     except (OSError, ValueError, ImportError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpireError(f"query generator {name!r} could not be loaded: {first}") from None
+        message = f"query generator {name!r} could not be loaded: {first_line(exc)}"
+        raise SpireError(message) from None

@@ -76,6 +76,10 @@ def test_sampling_several_queries_a_document(generator_home):
 
 
 def test_bad_generator_and_bad_cache(tmp_path):
+    from encoders.loading import load_masked_lm
+
+    with pytest.raises(SpireError, match="'smollm2-135m' is a causal LM"):
+        load_masked_lm("smollm2-135m")  # refused as an encoder, before any download
     with pytest.raises(SpireError, match="query generator '/no/such/generator' could not"):
         qg.check_generator("/no/such/generator")
     broken = tmp_path / "cache.json"
