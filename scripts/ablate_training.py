@@ -6,6 +6,7 @@ split only, then evaluated with eval.pipeline.evaluate on the test split of each
          untrained                     (e) (d) + heterogeneous ensemble distillation (KL)
     (b)  contrastive only (InfoNCE)    (f) full recipe: (e) + the lexical term
                                        (g) (f) + pseudo-queries from the corpora
+                                       (h) (g) with generated pseudo-queries
 
 Rows (b)-(e) have no lexical term, so they measure the paper's parts alone; (a+) and (f)
 add it (encoders/lexical.py). The defaults (250 steps, lr 2e-5, documents at 256
@@ -46,6 +47,7 @@ ROWS = {
     "e": "(d) + ensemble distillation (KL; MiniLM + splade-tiny + BM25, min-max, x30)",
     "f": "full recipe: (e) + the lexical term",
     "g": "(f) + pseudo-queries from every corpus in ../shared/data (domain adaptation)",
+    "h": "(g) with queries written by SmolLM2-135M instead of sentences (doc2query)",
 }
 # Row (g) adapts to the collections it is evaluated on through their corpora only (no
 # queries, no qrels): sentence pseudo-queries, graded by the same teachers.
@@ -83,24 +85,24 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
     )
     if row == "c":
         base.update(doc_regularizer="flops")
-    if row in ("d", "e", "f", "g"):
+    if row in ("d", "e", "f", "g", "h"):
         base.update(doc_regularizer="idf-flops")
-    if row in ("e", "f", "g"):
+    if row in ("e", "f", "g", "h"):
         base.update(teachers=args.teachers, kl_weight=1.0, negatives=args.distill_negatives)
-    if row in ("f", "g"):
+    if row in ("f", "g", "h"):
         base.update(
             lexical_weight=args.lexical_weight,
             lexical_b=args.lexical_b,
             lexical_stem_class_max=args.lexical_stem,
         )
-    if row == "g":
+    if row in ("g", "h"):
         # About 2,000 pseudo-queries join the 809 labelled ones: twice the steps, so the
         # labelled queries are seen about as often as in (f).
         steps = 2 * args.steps
         base.update(
             pseudo_queries_from=[str(args.data / name) for name in ADAPT_CORPORA],
             pseudo_max_docs=args.pseudo_docs,
-            pseudo_query_kind=args.pseudo_kind,
+            pseudo_query_kind="generated" if row == "h" else args.pseudo_kind,
             steps=steps,
             warmup_steps=min(100, steps // 10),
             flops_d_warmup=max(1, steps // 3),
@@ -218,17 +220,19 @@ def main() -> None:
     parser.add_argument("--lexical-weight", type=float, default=1.0, help="rows (a+)-(f); 0: off")
     parser.add_argument("--lexical-b", type=float, default=0.4, help="rows (a+) and (f)")
     parser.add_argument(
-        "--lexical-stem", type=int, default=4, help="rows (a+), (f), (g): stem class max; 0: off"
+        "--lexical-stem", type=int, default=4, help="rows (a+), (f)-(h): stem class max; 0: off"
     )
     parser.add_argument("--distill-negatives", type=int, default=3)
     parser.add_argument(
         "--teachers",
         type=json.loads,
         default=TEACHERS,
-        help="rows (e)-(g), a JSON object of spec -> weight (default: %(default)s)",
+        help="rows (e)-(h), a JSON object of spec -> weight (default: %(default)s)",
     )
-    parser.add_argument("--pseudo-docs", type=int, default=400, help="row (g): per corpus")
-    parser.add_argument("--pseudo-kind", default="sentence", help="row (g): sentence, ict, ...")
+    parser.add_argument("--pseudo-docs", type=int, default=400, help="rows (g), (h): per corpus")
+    parser.add_argument(
+        "--pseudo-kind", default="sentence", help="row (g): sentence, ict, ... (h: generated)"
+    )
     parser.add_argument("--max-queries", type=int, default=0, help="0: every train query")
     parser.add_argument(
         "--dev-queries", type=int, default=0, help="held out of train (0: train on all)"
@@ -246,7 +250,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="rows (b)-(g): any TrainConfig field (VALUE as JSON), as spire train --set",
+        help="rows (b)-(h): any TrainConfig field (VALUE as JSON), as spire train --set",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=0)
