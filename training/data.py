@@ -21,6 +21,8 @@ from eval.jsonl import field as get_field
 from eval.jsonl import read_jsonl, read_qrels
 from spire.errors import SpireError
 
+from .query_generation import DEFAULT_GENERATOR
+
 EVAL_SPLITS = ("test", "dev", "val", "validation")
 
 
@@ -138,7 +140,7 @@ def pseudo_queries(
     per_doc: int = 1,
     max_docs: int = 2000,
     seed: int = 13,
-    generator: str = "smollm2-135m",
+    generator: str = DEFAULT_GENERATOR,
     show_progress: bool = True,
 ) -> Labelled:
     """Queries made from a corpus alone, each relevant to the document it came from.

@@ -88,7 +88,10 @@ class QueryCache:
         self.path = path
         self.entries: dict[str, list[str]] = {}
         if path.is_file():
-            self.entries = read_json_object(path, "a generated-query cache")
+            entries = read_json_object(path, "a generated-query cache")
+            if not all(isinstance(v, list) for v in entries.values()):
+                raise SpireError(f"{path}: not a generated-query cache (values must be lists)")
+            self.entries = entries
 
     @staticmethod
     def digest(text: str) -> str:
@@ -187,7 +190,6 @@ def check_generator(name: str) -> None:
 
 
 def _locate(name: str) -> tuple[str, dict]:
-
     source = resolve(name)
     folder = Path(source)
     ggufs = sorted(folder.glob("*.gguf")) if folder.is_dir() else []
@@ -209,7 +211,6 @@ def _tokenizer(name: str, source: str, options: dict):
 
 @contextmanager
 def _load_errors(name: str):
-
     try:
         yield
     except (OSError, ValueError, ImportError) as exc:

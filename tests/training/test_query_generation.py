@@ -86,3 +86,6 @@ def test_bad_generator_and_bad_cache(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(SpireError, match="cache.json"):
         qg.QueryCache(broken)
+    broken.write_text('{"abc": "not a list"}')
+    with pytest.raises(SpireError, match="cache.json: not a generated-query cache"):
+        qg.QueryCache(broken)
