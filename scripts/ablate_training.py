@@ -54,6 +54,12 @@ ROWS = {
 ADAPT_CORPORA = ("scifact", "cisi", "cranfield", "vaswani", "msmarco-dl19-subset")
 
 
+def _from(row: str, first: str) -> bool:
+    """Whether `row` comes at or after `first` in the table (each row adds to the last)."""
+    order = list(ROWS)
+    return order.index(row) >= order.index(first)
+
+
 def row_config(row: str, args: argparse.Namespace) -> dict:
     """The TrainConfig fields of a row: each row adds one idea to the one before."""
     base = dict(
@@ -85,17 +91,17 @@ def row_config(row: str, args: argparse.Namespace) -> dict:
     )
     if row == "c":
         base.update(doc_regularizer="flops")
-    if row in ("d", "e", "f", "g", "h"):
+    if _from(row, "d"):
         base.update(doc_regularizer="idf-flops")
-    if row in ("e", "f", "g", "h"):
+    if _from(row, "e"):
         base.update(teachers=args.teachers, kl_weight=1.0, negatives=args.distill_negatives)
-    if row in ("f", "g", "h"):
+    if _from(row, "f"):
         base.update(
             lexical_weight=args.lexical_weight,
             lexical_b=args.lexical_b,
             lexical_stem_class_max=args.lexical_stem,
         )
-    if row in ("g", "h"):
+    if _from(row, "g"):
         # About 2,000 pseudo-queries join the 809 labelled ones: twice the steps, so the
         # labelled queries are seen about as often as in (f).
         steps = 2 * args.steps
