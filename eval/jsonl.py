@@ -17,11 +17,14 @@ def _open_bytes(path: Path):
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, decoded text) for each non-blank line; bad UTF-8 names its line."""
+    """(line number, decoded text) for each non-blank line; bad UTF-8 names its line.
+
+    A UTF-8 byte order mark at the start of the file (as some Windows editors write) is
+    dropped, as Python's utf-8-sig codec and most JSON readers do."""
     with _open_bytes(path) as f:
         for lineno, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as exc:
                 raise SpireError(
                     f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from eval.datasets import load_corpus, load_dataset
+from eval.jsonl import read_lines
 from spire.errors import SpireError
 from tests.conftest import SHARED_DATA, write_beir
 
@@ -364,3 +365,17 @@ def test_qrels_naming_an_unknown_query(beir):
     assert "test.tsv" in message
     assert "'q-unknown'" in message
     assert "queries.jsonl" in message
+
+
+def test_a_utf8_byte_order_mark_is_dropped(tmp_path):
+    """Corpus, queries and qrels files saved by an editor that writes a BOM still load."""
+    folder = write_beir(tmp_path / "bom", CORPUS, QUERIES, QRELS)
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+        path = folder / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    data = load_dataset(folder, "test")
+    assert data.corpus.ids == ["d1", "d2", "3", "d4"]
+    assert "q1" in data.queries and data.qrels["q1"] == {"d1": 1}
+    ids = tmp_path / "ids.txt"  # `spire delete` reads its ids file with the same reader
+    ids.write_bytes(b"\xef\xbb\xbfd1\nd2\n")
+    assert [line.strip() for _, line in read_lines(ids)] == ["d1", "d2"]
