@@ -11,6 +11,12 @@ from spire.errors import SpireError
 from .jsonl import read_lines
 
 
+def ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
+    """One query's (doc id, score) pairs in trec_eval's order: score descending, ties by
+    doc id descending. Every metric and every written run file follows this order."""
+    return sorted(docs.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+
+
 class Run(dict[str, dict[str, float]]):
     """Query id -> {doc id: score}.
 
@@ -39,14 +45,13 @@ class Run(dict[str, dict[str, float]]):
         )
 
     def save_trec(self, path: str | Path, tag: str = "spire") -> Path:
-        """Write `qid Q0 docid rank score tag`, atomically."""
+        """Write `qid Q0 docid rank score tag`, atomically, ranked as `ranked` orders."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             for qid, docs in self.items():
-                ranked = sorted(docs.items(), key=lambda kv: (-kv[1], kv[0]))
-                for rank, (docid, score) in enumerate(ranked, start=1):
+                for rank, (docid, score) in enumerate(ranked(docs), start=1):
                     f.write(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
             f.flush()
             os.fsync(f.fileno())

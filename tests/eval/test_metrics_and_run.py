@@ -116,8 +116,8 @@ def test_save_trec_line_format(tmp_path):
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines == [
         "q1 Q0 a 1 2.250000 mytag",
-        "q1 Q0 b 2 1.500000 mytag",  # a tie goes to the lower doc id
-        "q1 Q0 c 3 1.500000 mytag",
+        "q1 Q0 c 2 1.500000 mytag",  # a tie goes to the higher doc id, as in trec_eval
+        "q1 Q0 b 3 1.500000 mytag",
         "q2 Q0 z 1 -0.125000 mytag",
     ]
     for line in lines:
@@ -186,3 +186,28 @@ def test_load_trec_invalid_utf8(tmp_path):
     path.write_bytes(b"q1 Q0 d1 1 2.0 tag\nq1 Q0 d\xe9 2 1.0 tag\n")
     with pytest.raises(SpireError, match=r"run\.trec:2"):
         Run.load_trec(path)
+
+
+# Ties: one rule (trec_eval's: score descending, then doc id descending) for every metric.
+TIED = {"q1": {"a": 1.0, "b": 1.0, "c": 0.5}}  # ranked b, a, c
+
+
+@pytest.mark.parametrize("run", [TIED, {"q1": {"c": 0.5, "b": 1.0, "a": 1.0}}])
+def test_every_metric_ranks_ties_by_doc_id_descending(run):
+    # "a" (relevant) ties with "b" and comes second, whatever the insertion order.
+    metrics = compute_metrics({"q1": {"a": 1}}, run, ("nDCG@10", "RR@10", "R@1", "P@1"))
+    assert metrics == pytest.approx(
+        {"nDCG@10": 1 / math.log2(3), "RR@10": 0.5, "R@1": 0.0, "P@1": 0.0}
+    )
+    assert compute_metrics({"q1": {"b": 1}}, run, ("RR@10", "R@1")) == {"RR@10": 1.0, "R@1": 1.0}
+
+
+def test_run_file_carries_the_metrics_tie_order(tmp_path):
+    path = Run(TIED).save_trec(tmp_path / "tied.trec")
+    assert [line.split()[2:4] for line in path.read_text().splitlines()] == [
+        ["b", "1"],
+        ["a", "2"],
+        ["c", "3"],
+    ]
+    qrels = {"q1": {"a": 1}}
+    assert compute_metrics(qrels, Run.load_trec(path)) == compute_metrics(qrels, TIED)
