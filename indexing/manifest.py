@@ -59,9 +59,12 @@ class EncoderInfo:
         }
 
     def type_problem(self) -> str:
-        """Why the recorded lexical term is malformed ("" when it is not)."""
+        """Why the recorded mode or lexical term is malformed ("" when they are not)."""
+        from encoders import MODES
         from encoders.lexical import FIELDS, Lexical
 
+        if self.mode not in MODES:
+            return f"encoder.mode {self.mode!r} is not one of {', '.join(MODES)}"
         lexical = self.lexical
         if lexical is None:
             return ""
@@ -142,6 +145,8 @@ class Manifest:
                 return f"{name} must be a non-negative integer"
         if not isinstance(self.scale, int | float) or not self.scale > 0:
             return "scale must be a positive number"
+        if problem := impact_dtype_problem(self.impact_dtype):
+            return problem
         if self.compression not in COMPRESSIONS:
             return f"compression must be one of {', '.join(COMPRESSIONS)}"
         if self.compression != "none" and self.format_version < FORMAT_VERSION_COMPRESSED:
@@ -149,6 +154,8 @@ class Manifest:
         if not isinstance(self.files, dict):
             return "files must be an object"
         for rel, meta in self.files.items():
+            if problem := relative_path_problem(rel):
+                return f"files[{rel!r}]: {problem}"
             if not (
                 isinstance(meta, dict)
                 and isinstance(meta.get("bytes"), int)
@@ -156,6 +163,26 @@ class Manifest:
             ):
                 return f"files[{rel!r}] must be {{bytes: int, sha256: str}}"
         return self.encoder.type_problem()
+
+
+def impact_dtype_problem(dtype) -> str:
+    """Why `dtype` is not an impact type the kernels are compiled for ("" when it is)."""
+    from .quantize import DTYPES
+
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        return f"impact_dtype {dtype!r} is not one of {', '.join(DTYPES)}"
+    return ""
+
+
+def relative_path_problem(rel) -> str:
+    """Why a path a manifest lists would leave its index folder ("" when it stays inside):
+    an index is read from its own folder only, whatever its manifest says."""
+    if not isinstance(rel, str) or not rel:
+        return "not a relative path"
+    parts = rel.replace("\\", "/").split("/")
+    if parts[0] == "" or ":" in parts[0] or ".." in parts or "\0" in rel:
+        return "bad path: it points outside the index folder"
+    return ""
 
 
 def _is_number(value) -> bool:

@@ -19,7 +19,7 @@ from spire.errors import SpireError
 from spire.files import write_text_atomic
 
 from ..manifest import FORMAT_NAME as PLAIN_FORMAT
-from ..manifest import EncoderInfo, now_iso
+from ..manifest import EncoderInfo, impact_dtype_problem, now_iso, relative_path_problem
 
 FORMAT_NAME = "spire-segmented-index"
 FORMAT_VERSION = 1
@@ -125,10 +125,24 @@ class SegmentsManifest:
             manifest = cls(**obj)
         except (KeyError, TypeError) as exc:
             raise SpireError(f"{path}: malformed manifest ({exc})") from None
-        problem = manifest.encoder.type_problem()
+        problem = manifest.encoder.type_problem() or manifest._problem()
         if problem:
             raise SpireError(f"{path}: malformed manifest ({problem})")
         return manifest
+
+    def _problem(self) -> str:
+        """An unsupported impact type, or a listed file outside the index folder."""
+        if problem := impact_dtype_problem(self.impact_dtype):
+            return problem
+        paths = [ref.file for ref in (self.idf, *(s.tombstones for s in self.segments)) if ref]
+        for seg in self.segments:
+            if not isinstance(seg.name, str) or relative_path_problem(seg.name) or "/" in seg.name:
+                return f"segment name {seg.name!r}: bad path (one folder under {SEGMENTS_DIR}/)"
+            paths += [f"{seg.folder}/{rel}" for rel in seg.files]
+        for rel in paths:
+            if problem := relative_path_problem(rel):
+                return f"{rel!r}: {problem}"
+        return ""
 
     def n_live(self) -> int:
         return sum(s.n_live for s in self.segments)

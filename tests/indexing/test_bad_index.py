@@ -322,3 +322,28 @@ def test_manifest_with_a_bad_lexical_term(index_dir, lexical):
     edit_manifest(index_dir, encoder={**manifest["encoder"], "lexical": lexical})
     message = load_error(index_dir)
     assert "manifest.json" in message and "encoder.lexical" in message
+
+
+def test_manifest_with_an_unsupported_impact_dtype(index_dir):
+    edit_manifest(index_dir, impact_dtype="int64")
+    message = load_error(index_dir)
+    assert "manifest.json" in message and "impact_dtype 'int64'" in message
+
+
+@pytest.mark.parametrize("rel", ["../outside.npy", "/etc/hostname", "postings/../../x.npy"])
+def test_manifest_files_outside_the_index_folder_are_refused(index_dir, rel):
+    """A manifest never makes a reader open (or hash) a file outside its folder."""
+    outside = index_dir.parent / "outside.npy"
+    outside.write_bytes(b"x" * 10)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    manifest["files"][rel] = {"bytes": 10, "sha256": "0" * 64}
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    message = load_error(index_dir)
+    assert "manifest.json" in message and "bad path" in message and rel in message
+
+
+def test_unknown_mode_names_the_manifest(index_dir):
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    edit_manifest(index_dir, encoder={**manifest["encoder"], "mode": "telepathic"})
+    message = load_error(index_dir)
+    assert str(index_dir / "manifest.json") in message and "'telepathic'" in message

@@ -434,3 +434,27 @@ def test_segmented_manifest_keeps_the_lexical_term(tmp_path):
     path.write_text(json.dumps({**raw, "encoder": {**raw["encoder"], "lexical": {"k1": 1}}}))
     with pytest.raises(SpireError, match="encoder.lexical"):
         SegmentStore(tmp_path / "ix")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda raw: raw.update(impact_dtype="int64"), "impact_dtype 'int64'"),
+        (lambda raw: raw["segments"][0].update(name="../elsewhere"), "bad path"),
+        (lambda raw: raw["segments"][0]["files"].update({"../x.npy": {}}), "bad path"),
+        (lambda raw: raw["idf"].update(file="/etc/hostname"), "bad path"),
+        (lambda raw: raw["encoder"].update(mode="telepathic"), "'telepathic'"),
+    ],
+    ids=["dtype", "segment-name", "segment-file", "idf-file", "mode"],
+)
+def test_segmented_manifest_refuses_bad_dtypes_paths_and_modes(tmp_path, change, expected):
+    idf = np.ones(VOCAB, dtype=np.float32)
+    info = EncoderInfo("t", "inference-free")
+    SegmentStore.create(tmp_path / "ix", info, VOCAB, "uint8", idf=idf).add(["a"], vectors(1, 1))
+    path = tmp_path / "ix/manifest.json"
+    raw = json.loads(path.read_text())
+    change(raw)
+    path.write_text(json.dumps(raw))
+    with pytest.raises(SpireError) as info_:
+        SegmentStore(tmp_path / "ix")
+    assert str(path) in str(info_.value) and expected in str(info_.value)
