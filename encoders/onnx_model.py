@@ -169,11 +169,15 @@ class OnnxSpladeEncoder:
         return self.encode(texts, self.query_max_length, show_progress)
 
     def encode(
-        self, texts: Sequence[str], max_length: int, show_progress: bool = False
+        self,
+        texts: Sequence[str],
+        max_length: int,
+        show_progress: bool = False,
+        desc: str = "encoding (onnx)",
     ) -> sp.csr_matrix:
         out, self.stats = encode_sparse(
             self.tokenizer, texts, max_length, self.tokens_per_batch, self._encode_batch,
-            self.vocab_size, show_progress=show_progress, desc="encoding (onnx)",
+            self.vocab_size, show_progress=show_progress, desc=desc,
         )  # fmt: skip
         return out
 

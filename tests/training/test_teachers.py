@@ -78,16 +78,26 @@ def test_scores_are_cached_on_disk(tmp_path):
     assert teacher.calls == 2 and len(list(tmp_path.glob("length-*.npy"))) == 2
 
 
-def test_dense_and_splade_teachers_prefer_the_relevant_document(minilm_path, splade_tiny_path):
+def test_dense_and_splade_teachers_prefer_the_relevant_document(
+    minilm_path, splade_tiny_path, capsys
+):
     from training.teachers import load_teacher
 
     queries = ["what is the capital of france"]
     docs = ["Paris is the capital and largest city of France.", "Mitochondria make ATP."]
     pairs = np.array([[0, 0], [0, 1]])
-    dense = load_teacher("dense:all-MiniLM-L6-v2").score(queries, docs, pairs)
+    teachers = {
+        spec: load_teacher(spec) for spec in ("dense:all-MiniLM-L6-v2", "splade:splade-tiny")
+    }
+    for teacher in teachers.values():
+        teacher.show_progress = True
+    dense = teachers["dense:all-MiniLM-L6-v2"].score(queries, docs, pairs)
     assert dense[0] > 0.5 > dense[1] and -1 <= dense.min() <= dense.max() <= 1.0001
-    sparse = load_teacher("splade:splade-tiny").score(queries, docs, pairs)
+    sparse = teachers["splade:splade-tiny"].score(queries, docs, pairs)
     assert sparse[0] > sparse[1] >= 0
+    bars = capsys.readouterr().err  # each progress bar names its teacher
+    for spec in teachers:
+        assert f"teacher {spec}: queries" in bars and f"teacher {spec}: documents" in bars
     bm25 = load_teacher("bm25", docs).score(queries, docs, pairs)
     assert bm25[0] > bm25[1] == 0
 

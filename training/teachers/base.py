@@ -48,9 +48,15 @@ class EncoderTeacher:
     def score(self, queries: list[str], docs: list[str], pairs: np.ndarray) -> np.ndarray:
         q_ids, q_row = used(pairs, 0)
         d_ids, d_row = used(pairs, 1)
-        q = self.encoder.encode_queries([queries[i] for i in q_ids], self.show_progress)
-        d = self.encoder.encode_documents([docs[i] for i in d_ids], self.show_progress)
+        e = self.encoder
+        q = self._encode([queries[i] for i in q_ids], e.query_max_length, "queries")
+        d = self._encode([docs[i] for i in d_ids], e.doc_max_length, "documents")
         return self.pair_dot(q[q_row], d[d_row])
+
+    def _encode(self, texts: list[str], max_length: int, what: str):
+        # The bar names the teacher: scoring runs minutes before the first training step.
+        label = f"teacher {self.spec}: {what}"
+        return self.encoder.encode(texts, max_length, self.show_progress, label)
 
     def pair_dot(self, q, d) -> np.ndarray:
         """(n,) float32 row-wise dot products of two (n, dim) matrices."""
