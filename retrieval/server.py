@@ -38,6 +38,7 @@ from .fusion.common import ranked
 from .fusion.rrf import DEFAULT_K as RRF_K
 from .segmented_searcher import SegmentedSearcher, SegmentHit
 from .server_dense import DenseSide, PinnedMergePolicy, fuse_one
+from .server_docs import add_docs
 from .server_guard import Guard, LatencyStats, Limits, error_body
 from .server_models import (
     MAX_ID_CHARS,
@@ -57,7 +58,7 @@ from .server_models import (
 )
 
 log = logging.getLogger("spire.server")
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 415, 422)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 408, 413, 415, 422)}
 
 
 class ApiError(Exception):
@@ -170,8 +171,11 @@ def create_app(
         summary="Learned sparse retrieval: search, encode and incremental indexing.",
         lifespan=lifespan,
         responses=ERRORS,
+        docs_url=None,  # ours, from server_docs: it says when it needs internet access
+        redoc_url=None,
     )
     app.state.spire = state
+    add_docs(app, api_key_required=api_key is not None)
     _add_error_handlers(app)
     _add_search_routes(app, state)
     _add_document_routes(app, state)
@@ -412,10 +416,15 @@ def _as_query_errors(exc) -> list[dict]:
 
 
 def _describe(error: dict) -> str:
-    loc = [str(p) for p in error.get("loc", ()) if p not in ("body",)]
-    where = ".".join(loc) or "body"
-    if loc and loc[0] == "query":
-        where = f"query parameter {'.'.join(loc[1:])!r}"
+    # loc starts with where the value came from: "query" (the URL) or "body" (JSON),
+    # so the body's own `query` field reads as a body field, not a URL parameter.
+    source, *loc = [str(p) for p in error.get("loc", ())] or ["body"]
+    if source == "query":
+        where = f"query parameter {'.'.join(loc)!r}"
+    elif source == "body":
+        where = f"body field {'.'.join(loc)!r}" if loc else "body"
+    else:  # "path": DELETE /documents/{docid}
+        where = ".".join([source, *loc])
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return f"{where}: unknown field"

@@ -9,6 +9,7 @@ request for GET /stats.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import threading
@@ -19,12 +20,17 @@ from dataclasses import dataclass
 import numpy as np
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Need no API key: liveness, and the schema and its viewer (retrieval/server_docs.py).
+OPEN_PATHS = {"/health", "/docs", "/openapi.json"}
 
 
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = 1 << 20  # search and encode requests
     max_documents_body_bytes: int = 32 << 20  # POST /documents: up to 256 long documents
+    # The whole body must arrive within this: a client that sends less than its
+    # Content-Length would otherwise hold a connection (and a request slot) forever.
+    body_timeout_s: float = 30.0
 
 
 class LatencyStats:
@@ -106,7 +112,7 @@ class Guard:
             )
 
     def _auth_problem(self, scope) -> tuple | None:
-        if self.api_key is None or scope["path"] == "/health":
+        if self.api_key is None or scope["path"] in OPEN_PATHS:
             return None
         headers = dict(scope["headers"])
         given = headers.get(b"x-api-key")
@@ -130,8 +136,13 @@ class Guard:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return b"", too_big
         chunks, size = [], 0
+        deadline = time.monotonic() + self.limits.body_timeout_s
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                timeout = self.limits.body_timeout_s
+                return b"", (408, "request_timeout", f"request body not received in {timeout:g} s")
             if message["type"] == "http.disconnect":
                 return b"", (400, "bad_request", "client disconnected")
             chunk = message.get("body", b"")
@@ -194,5 +205,7 @@ async def _send_error(send, status: int, error: str, message: str) -> None:
     ]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
+    if status == 408:  # the rest of the body may still come: never read it as a request
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
@@ -9,6 +10,7 @@ import spire_server_fixtures as fx  # registered by conftest.py
 
 from retrieval.segmented_searcher import SegmentedSearcher
 from retrieval.server import create_app
+from retrieval.server_guard import Limits
 
 JSON = {"content-type": "application/json"}
 
@@ -127,15 +129,15 @@ def test_concurrent_writers_read_their_writes(server):
 
 LONG = "x " * 600
 CASES = [
-    ("POST", "/search", {"json": {"query": ""}}, 422, "query"),
+    ("POST", "/search", {"json": {"query": ""}}, 422, "body field 'query'"),
     ("POST", "/search", {"json": {"query": "   "}}, 422, "empty"),
     ("POST", "/search", {"json": {"query": LONG}}, 422, "at most 1000"),
-    ("POST", "/search", {"json": {"query": "a", "k": 0}}, 422, "k: Input should be greater"),
-    ("POST", "/search", {"json": {"query": "a", "k": 1001}}, 422, "k: Input should be less"),
-    ("POST", "/search", {"json": {"query": "a", "k": "10"}}, 422, "k: Input should be a valid"),
-    ("POST", "/search", {"json": {"query": "a", "k": 2.5}}, 422, "k: Input should be a valid"),
-    ("POST", "/search", {"json": {"query": 5}}, 422, "query"),
-    ("POST", "/search", {"json": {"query": "a", "topk": 3}}, 422, "topk: unknown field"),
+    ("POST", "/search", {"json": {"query": "a", "k": 0}}, 422, "'k': Input should be greater"),
+    ("POST", "/search", {"json": {"query": "a", "k": 1001}}, 422, "'k': Input should be less"),
+    ("POST", "/search", {"json": {"query": "a", "k": "10"}}, 422, "'k': Input should be a valid"),
+    ("POST", "/search", {"json": {"query": "a", "k": 2.5}}, 422, "'k': Input should be a valid"),
+    ("POST", "/search", {"json": {"query": 5}}, 422, "body field 'query'"),
+    ("POST", "/search", {"json": {"query": "a", "topk": 3}}, 422, "'topk': unknown field"),
     ("POST", "/search", {"json": {}}, 422, "exactly one"),
     ("POST", "/search", {"json": {"query": "a", "queries": ["b"]}}, 422, "exactly one"),
     ("POST", "/search", {"json": {"queries": []}}, 422, "queries"),
@@ -182,6 +184,14 @@ def test_malformed_requests_get_a_clear_4xx(client, method, path, kwargs, status
     assert "Traceback" not in response.text
 
 
+@pytest.mark.parametrize(
+    "body", [{"query": ""}, {"query": 5}, {"query": LONG * 2}, {"queries": ["a", ""]}]
+)
+def test_the_body_field_query_is_not_called_a_query_parameter(client, body):
+    message = client.post("/search", json=body).json()["error"]["message"]
+    assert "query parameter" not in message and "body field 'quer" in message
+
+
 def test_oversized_bodies_are_refused_without_reading_them(client):
     big = b'{"query": "' + b"a" * (2 << 20) + b'"}'
     response = client.post("/search", content=big, headers=JSON)
@@ -201,15 +211,15 @@ def test_oversized_bodies_are_refused_without_reading_them(client):
 @pytest.fixture(scope="module")
 def locked(source, tmp_path_factory):
     folder = fx.fresh_copy(source, tmp_path_factory.mktemp("locked") / "ix")
-    with fx.LiveServer(create_app(folder, api_key="s3cret", read_only=True)) as live:
+    app = create_app(folder, api_key="s3cret", read_only=True, limits=Limits(body_timeout_s=1))
+    with fx.LiveServer(app) as live:
         yield live
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
     [("POST", "/search"), ("GET", "/search?q=a"), ("POST", "/encode"), ("GET", "/stats"),
-     ("POST", "/documents"), ("DELETE", "/documents/a"), ("GET", "/openapi.json"),
-     ("GET", "/docs")],
+     ("POST", "/documents"), ("DELETE", "/documents/a")],
 )  # fmt: skip
 def test_api_key_guards_every_endpoint_but_health(locked, method, path):
     with locked.client() as c:
@@ -235,3 +245,36 @@ def test_api_key_accepted_and_read_only_refuses_writes(locked):
             headers={"x-api-key": "s3cret"},
         )
         assert write.status_code == 403 and "read-only" in write.json()["error"]["message"]
+
+
+def test_docs_and_schema_need_no_key_and_declare_it(locked):
+    with locked.client() as c:
+        schema = c.get("/openapi.json")
+        assert schema.status_code == 200
+        schemes = schema.json()["components"]["securitySchemes"]
+        assert schemes["ApiKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+        assert schemes["BearerAuth"]["scheme"] == "bearer"
+        assert (
+            schema.json()["security"] and schema.json()["paths"]["/health"]["get"]["security"] == []
+        )
+        page = c.get("/docs")
+        assert page.status_code == 200 and "/openapi.json" in page.text
+        assert "needs internet access" in page.text  # the CDN: said on the page itself
+
+
+def test_no_security_scheme_without_a_key(client):
+    assert "securitySchemes" not in client.get("/openapi.json").json().get("components", {})
+
+
+def test_a_body_shorter_than_its_content_length_gets_408(locked):
+    """The read times out (1 s here) instead of holding the connection open forever."""
+    with socket.create_connection(("127.0.0.1", locked.port), timeout=15) as sock:
+        sock.sendall(
+            b"POST /search HTTP/1.1\r\nHost: t\r\nX-API-Key: s3cret\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            b'{"query": "wi'
+        )
+        reply = b""
+        while chunk := sock.recv(65536):  # the server closes the connection after the 408
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 408") and b"request body not received" in reply
