@@ -8,10 +8,14 @@ the variable the user named and is never written anywhere).
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import logging
 import os
 import socket
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -73,6 +77,31 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def announce_when_up(host: str, port: int, on_ready: Callable[[], None]) -> threading.Thread:
+    """Call `on_ready` once GET /health answers, from a daemon thread: the server is then
+    up (index open, models loaded, every worker's lifespan done or one of them serving).
+    A server that fails to start never answers, so nothing is announced."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+    def poll() -> None:
+        while True:
+            conn = http.client.HTTPConnection(target, port, timeout=2)
+            try:
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    on_ready()
+                    return
+            except OSError:
+                pass
+            finally:
+                conn.close()
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=poll, name="spire-announce", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(
     folder: str | Path,
     host: str = "127.0.0.1",
@@ -82,9 +111,11 @@ def serve(
     read_only: bool = False,
     log_level: str = "warning",
     dense: str | Path | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Run the server until interrupted (blocking). `dense`: a `spire index-dense`
-    folder for this index, which enables fusion in /search."""
+    folder for this index, which enables fusion in /search. `on_ready` is called once
+    the server answers requests."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -92,6 +123,8 @@ def serve(
     if not is_loopback(host) and api_key is None:
         log.warning("listening on %s without an API key: anyone who can reach it can write", host)
     sock = listening_socket(host, port)  # a busy port fails here, with one line
+    if on_ready is not None:
+        announce_when_up(host, port, on_ready)
     options = {"host": host, "port": port, "log_level": log_level, "access_log": False}
     if workers <= 1:
         app = create_app(folder, api_key=api_key, read_only=read_only, dense=dense)

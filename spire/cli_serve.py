@@ -66,8 +66,11 @@ def serve(
         raise SpireError(f"{index_dir}: no such index folder")
     if dense is not None and not dense.is_dir():
         raise SpireError(f"--dense {dense}: no such dense index folder")
-    err_console.print(f"serving {index_dir} on http://{host}:{port} (OpenAPI at /docs)")
-    run_server(index_dir, host, port, workers, api_key_env, read_only, log_level, dense)
+    message = f"serving {index_dir} on http://{host}:{port} (OpenAPI at /docs)"
+    run_server(
+        index_dir, host, port, workers, api_key_env, read_only, log_level, dense,
+        on_ready=lambda: err_console.print(message, soft_wrap=True, markup=False),
+    )  # fmt: skip
 
 
 @serve_app.command("index-dense")

@@ -119,3 +119,51 @@ def test_spire_serve_with_two_workers_shares_writes(source, tmp_path, dense_enco
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def spire_serve(folder: Path, *args: str) -> subprocess.Popen:
+    """`spire serve` through the real entry point (exit codes included)."""
+    command = [sys.executable, "-m", "spire", "serve", str(folder), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("SPIRE_TEST_UNSET_KEY", None)
+    return subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_serve_failures_are_one_line_and_announce_nothing(source, tmp_path):
+    """A bad key variable, a busy port and a corrupt index: exit 2, one line, no
+    "serving ..." (which is printed only once the server answers)."""
+    corrupt = fx.fresh_copy(source, tmp_path / "corrupt")
+    (corrupt / "manifest.json").write_text("{not json")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        busy_port = str(busy.getsockname()[1])
+        runs = {
+            "SPIRE_TEST_UNSET_KEY": spire_serve(
+                source, "--port", str(free_port()), "--api-key-env", "SPIRE_TEST_UNSET_KEY"
+            ),
+            "cannot listen": spire_serve(source, "--port", busy_port),
+            "corrupt manifest": spire_serve(corrupt, "--port", str(free_port())),
+        }
+        for expected, proc in runs.items():
+            _, stderr = proc.communicate(timeout=120)
+            assert proc.returncode == 2, stderr
+            assert expected in stderr and len(stderr.strip().splitlines()) == 1, stderr
+            assert "serving" not in stderr
+
+
+def test_serve_announces_once_it_answers(source, tmp_path):
+    folder = fx.fresh_copy(source, tmp_path / "ix")
+    port = free_port()
+    proc = spire_serve(folder, "--port", str(port), "--read-only")
+    try:
+        line = proc.stderr.readline()  # blocks until the first line (or exit)
+        assert line.startswith(f"serving {folder} on http://127.0.0.1:{port}"), line
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
