@@ -45,17 +45,24 @@ class _PooledSplade(nn.Module):
         return torch.log1p(torch.relu(logits.amax(dim=1)))
 
 
-def export_onnx(model: str, out: Path, *, int8: bool = True) -> Path:
+def export_onnx(model: str, out: Path, *, int8: bool = True, overwrite: bool = False) -> Path:
     """Write `out/` with model.onnx (+ model-int8.onnx), the tokenizer and spire_onnx.json
-    (and the model folder's idf.json and lexical.json, where it has them)."""
+    (and the model folder's idf.json and lexical.json, where it has them), atomically;
+    `overwrite` replaces only a folder spire wrote (spire.artefacts)."""
     _require_onnx()
+    from spire.artefacts import atomic_folder, ensure_replaceable
+
     from .loading import load_masked_lm, load_tokenizer
 
+    ensure_replaceable(out, overwrite)
     tokenizer = load_tokenizer(model)
     mlm = load_masked_lm(model)
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    with atomic_folder(out, overwrite=overwrite) as staging:
+        _write_folder(model, tokenizer, mlm, staging, int8)
+    return out
+
+
+def _write_folder(model: str, tokenizer, mlm, staging: Path, int8: bool) -> None:
     sample = tokenizer(["a b", "sparse retrieval"], padding=True, return_tensors="pt")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
     with _quiet():
@@ -75,10 +82,6 @@ def export_onnx(model: str, out: Path, *, int8: bool = True) -> Path:
             shutil.copyfile(source / kept, staging / kept)
     meta = {"source": model, "vocab_size": int(mlm.config.vocab_size), "graphs": _graphs(staging)}
     (staging / META).write_text(json.dumps(meta, indent=1))
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-    return out
 
 
 def _export(mlm, sample, folder: Path, batch, length) -> None:

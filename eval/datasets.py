@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spire.errors import SpireError
+from spire.ids import as_id
 
 from .jsonl import field as get_field
 from .jsonl import read_jsonl, read_qrels
@@ -54,7 +55,7 @@ def load_corpus(spec: str | Path) -> Corpus:
     texts: list[str] = []
     first_line: dict[str, int] = {}
     for lineno, record in read_jsonl(path):
-        doc_id = get_field(record, ID_FIELDS, path, lineno)
+        doc_id = as_id(get_field(record, ID_FIELDS, path, lineno), f"{path}:{lineno}")
         if doc_id in first_line:
             raise SpireError(
                 f"{path}:{lineno}: duplicate document id {doc_id!r} (first on "
@@ -172,7 +173,7 @@ def _ir_datasets_corpus(ds, dataset_id: str) -> Corpus:
     ids, texts = [], []
     with _ir_datasets_errors(dataset_id):
         for doc in ds.docs_iter():
-            ids.append(doc.doc_id)
+            ids.append(as_id(doc.doc_id, f"{dataset_id} document {len(ids) + 1}"))
             texts.append(f"{getattr(doc, 'title', '') or ''} {getattr(doc, 'text', '')}".strip())
     return _with_empty_count(Corpus(ids, texts), dataset_id)
 

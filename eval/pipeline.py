@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from indexing import InvertedIndex
+from spire.artefacts import ensure_replaceable
 
 from .datasets import Dataset, load_dataset
 from .metrics import DEFAULT_MEASURES, compute_metrics
@@ -51,6 +52,8 @@ def evaluate(
     unless the dataset's query and doc ids are separate numberings.
     """
     name = canonical(system or mode)
+    if options.get("save_index") is not None:  # before hours of encoding, not after
+        ensure_replaceable(options["save_index"], options.get("overwrite", False))
     if name in ("siamese", "inference-free", "hybrid"):
         from encoders import load_encoder
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from spire.arguments import check_encoder, check_texts
+from spire.ids import check_ids
+
 from .inverted_index import DEFAULT_COMPRESSION, InvertedIndex
 from .manifest import EncoderInfo
 
@@ -17,13 +20,19 @@ def build_index(
     compression: str = DEFAULT_COMPRESSION,
 ) -> InvertedIndex:
     """Encode a corpus with `encoder` and build its index (fitting IDF when inference-free);
-    `compression` "bitpack" (default) packs the doc ids, "none" keeps them plain int32."""
+    `compression` "bitpack" (default) packs the doc ids, "none" keeps them plain int32.
+
+    The ids follow spire.ids (int ids become their str); ids, texts and encoder are all
+    checked before any encoding work."""
+    docids = check_ids(docids, "docids")
+    texts = check_texts(texts, len(docids))
+    check_encoder(encoder)
     idf = None
     if encoder.mode == "inference-free":
         idf = encoder.idf if encoder.idf is not None else encoder.fit_idf(texts)
     docs = encoder.encode_documents(texts, show_progress=show_progress)
     return InvertedIndex.from_matrix(
-        docs, list(docids), EncoderInfo.of(encoder), impact_dtype, idf=idf, compression=compression
+        docs, docids, EncoderInfo.of(encoder), impact_dtype, idf=idf, compression=compression
     )
 
 

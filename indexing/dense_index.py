@@ -128,25 +128,22 @@ class DenseIndex:
         from spire import __version__
 
         folder = Path(folder)
-        try:
-            with atomic_folder(folder, overwrite=overwrite) as tmp:
-                faiss.write_index(self.index, str(tmp / INDEX_FILE))
-                (tmp / DOCIDS_FILE).write_text(json.dumps(self.docids), encoding="utf-8")
-                files = {
-                    rel: {"bytes": (tmp / rel).stat().st_size, "sha256": sha256_file(tmp / rel)}
-                    for rel in (INDEX_FILE, DOCIDS_FILE)
-                }
-                manifest = DenseManifest(
-                    encoder=self.encoder,
-                    dim=self.dim,
-                    n_docs=self.n_docs,
-                    files=files,
-                    created_with=f"spire {__version__}",
-                    created_at=now_iso(),
-                )
-                (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
-        except FileExistsError:
-            raise SpireError(f"{folder} already exists; pass overwrite to replace it") from None
+        with atomic_folder(folder, overwrite=overwrite) as tmp:
+            faiss.write_index(self.index, str(tmp / INDEX_FILE))
+            (tmp / DOCIDS_FILE).write_text(json.dumps(self.docids), encoding="utf-8")
+            files = {
+                rel: {"bytes": (tmp / rel).stat().st_size, "sha256": sha256_file(tmp / rel)}
+                for rel in (INDEX_FILE, DOCIDS_FILE)
+            }
+            manifest = DenseManifest(
+                encoder=self.encoder,
+                dim=self.dim,
+                n_docs=self.n_docs,
+                files=files,
+                created_with=f"spire {__version__}",
+                created_at=now_iso(),
+            )
+            (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
         return folder
 
     @classmethod

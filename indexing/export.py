@@ -64,16 +64,13 @@ def export_index(
         raise SpireError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
     vocab = id_to_token(tokenizer, index.vocab_size)
-    try:
-        with atomic_folder(out, overwrite=overwrite) as tmp:
-            if fmt == "lucene-jsonvector":
-                meta = _write_jsonvector(index, vocab, tmp)
-            else:
-                meta = _write_opensearch(index, vocab, tmp, field, index_name, tokenizer)
-            meta.update(format=fmt, encoder=index.encoder.__dict__, n_docs=index.n_docs)
-            (tmp / "export.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    except FileExistsError:
-        raise SpireError(f"{out} already exists; pass --overwrite to replace it") from None
+    with atomic_folder(out, overwrite=overwrite) as tmp:
+        if fmt == "lucene-jsonvector":
+            meta = _write_jsonvector(index, vocab, tmp)
+        else:
+            meta = _write_opensearch(index, vocab, tmp, field, index_name, tokenizer)
+        meta.update(format=fmt, encoder=index.encoder.__dict__, n_docs=index.n_docs)
+        (tmp / "export.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return out
 
 

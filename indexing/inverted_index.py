@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from encoders.registry import sha256_file
-from spire.errors import SpireError
+from spire.ids import check_ids
 
 from .atomic import atomic_folder
 from .manifest import (
@@ -78,7 +78,11 @@ class InvertedIndex:
         impact_dtype: str = "uint8",
         idf: np.ndarray | None = None,
         compression: str = DEFAULT_COMPRESSION,
+        check: bool = True,
     ) -> InvertedIndex:
+        """The index of a (docs x vocab) matrix; `docids` follow spire.ids unless `check`
+        is False (a merge re-indexes ids an older spire may have accepted)."""
+        docids = check_ids(docids, "docids") if check else list(docids)
         if docs.shape[0] != len(docids):
             raise ValueError(f"{docs.shape[0]} document vectors but {len(docids)} ids")
         csc = sp.csc_matrix(docs, dtype=np.float32)
@@ -92,7 +96,7 @@ class InvertedIndex:
             doc_ids=postings.indices.astype(np.int32),
             impacts=postings.data,
             scale=scale,
-            docids=list(docids),
+            docids=docids,
             encoder=encoder,
             idf=None if idf is None else np.asarray(idf, dtype=np.float32),
         )
@@ -162,17 +166,14 @@ class InvertedIndex:
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
         """Write the index folder atomically (staging folder, fsync, rename)."""
         folder = Path(folder)
-        try:
-            with atomic_folder(folder, overwrite=overwrite) as tmp:
-                (tmp / "postings").mkdir()
-                for rel, array in self._stored_arrays().items():
-                    np.save(tmp / rel, np.ascontiguousarray(array), allow_pickle=False)
-                if self.idf is not None:
-                    np.save(tmp / IDF_FILE, self.idf, allow_pickle=False)
-                (tmp / DOCIDS_FILE).write_text(json.dumps(self.docids), encoding="utf-8")
-                (tmp / "manifest.json").write_text(self._manifest(tmp).to_json(), encoding="utf-8")
-        except FileExistsError:
-            raise SpireError(f"{folder} already exists; pass overwrite to replace it") from None
+        with atomic_folder(folder, overwrite=overwrite) as tmp:
+            (tmp / "postings").mkdir()
+            for rel, array in self._stored_arrays().items():
+                np.save(tmp / rel, np.ascontiguousarray(array), allow_pickle=False)
+            if self.idf is not None:
+                np.save(tmp / IDF_FILE, self.idf, allow_pickle=False)
+            (tmp / DOCIDS_FILE).write_text(json.dumps(self.docids), encoding="utf-8")
+            (tmp / "manifest.json").write_text(self._manifest(tmp).to_json(), encoding="utf-8")
         return folder
 
     def _stored_arrays(self) -> dict[str, np.ndarray]:

@@ -11,6 +11,8 @@ from tqdm.auto import tqdm
 
 from indexing import InvertedIndex
 from indexing.blocks import DEFAULT_SHIFT
+from spire.arguments import check_k, check_queries, check_query
+from spire.errors import ArgumentError
 
 from .batch import BatchSearch, Knobs
 
@@ -61,6 +63,11 @@ class Searcher:
         block_factor: float = 1.0,
         block_shift: int = DEFAULT_SHIFT,
     ) -> None:
+        if not isinstance(index, InvertedIndex):
+            raise ArgumentError(
+                f"index: must be an InvertedIndex (open a folder with "
+                f"spire.InvertedIndex.load(path)), not {type(index).__name__}"
+            )
         self.index = index
         self._encoder = encoder
         self.n_threads = int(n_threads)
@@ -79,14 +86,14 @@ class Searcher:
         return self._encoder
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
+        query, k = check_query(query), check_k(k)
         return self.search_vectors(self.encoder.encode_queries([query]), k)[0]
 
     def batch_search(
         self, queries: Mapping[str, str] | Sequence[str], k: int = 10, show_progress: bool = False
     ) -> dict[str, list[Hit]]:
         """Search many queries; a sequence is keyed by position ("0", "1", ...)."""
-        if not isinstance(queries, Mapping):
-            queries = {str(i): q for i, q in enumerate(queries)}
+        queries, k = check_queries(queries), check_k(k)
         if not queries:
             return {}
         vectors = self.encoder.encode_queries(list(queries.values()))
@@ -105,7 +112,7 @@ class Searcher:
         `options` override the searcher's n_threads, algorithm, query_terms, rescore,
         prune_postings and block_factor.
         """
-        queries = sp.csr_matrix(queries, dtype=np.float32)
+        queries, k = sp.csr_matrix(queries, dtype=np.float32), check_k(k)
         docs, scores, counts = self.search_arrays(queries, k, show_progress, **options)
         docids = self.index.docids
         return [

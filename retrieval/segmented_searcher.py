@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from indexing.incremental import SegmentStore, Snapshot
+from spire.arguments import check_k, check_queries, check_query
 
 from .searcher import Hit, Searcher
 
@@ -108,14 +109,13 @@ class SegmentedSearcher:
     # ------------------------------------------------------------------ search
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
-        return self.batch_search([query], k)["0"]
+        return self.batch_search([check_query(query)], k)["0"]
 
     def batch_search(
         self, queries: Mapping[str, str] | Sequence[str], k: int = 10
     ) -> dict[str, list[Hit]]:
         """Search many queries; a sequence is keyed by position ("0", "1", ...)."""
-        if not isinstance(queries, Mapping):
-            queries = {str(i): q for i, q in enumerate(queries)}
+        queries, k = check_queries(queries), check_k(k)
         if not queries:
             return {}
         snap = self.snapshot()

@@ -32,7 +32,8 @@ from indexing.incremental import (
     SegmentStore,
     WriteBatch,
 )
-from spire.errors import SpireError
+from spire.errors import ArgumentError, SpireError
+from spire.ids import as_id
 
 from .fusion.common import ranked
 from .fusion.rrf import DEFAULT_K as RRF_K
@@ -41,7 +42,6 @@ from .server_dense import DenseSide, PinnedMergePolicy, fuse_one
 from .server_docs import add_docs
 from .server_guard import Guard, LatencyStats, Limits, error_body
 from .server_models import (
-    MAX_ID_CHARS,
     MAX_K,
     MAX_QUERY_CHARS,
     AddRequest,
@@ -375,9 +375,13 @@ def _add_document_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.delete("/documents/{docid:path}", response_model=DeleteResponse)
     def delete_document(
-        docid: Annotated[str, PathParam(min_length=1, max_length=MAX_ID_CHARS)],
+        docid: Annotated[str, PathParam(min_length=1)],
     ) -> dict:
         """Delete one document; 404 when no live document has this id."""
+        try:
+            as_id(docid, "docid")  # spire.ids, as for adds: an id no add accepts is refused
+        except ArgumentError as exc:
+            raise ApiError(422, "validation_error", str(exc)) from None
         result = _committed(state.writer(), WriteBatch().delete([docid]))
         if not result.results[0].found[0]:
             raise ApiError(404, "not_found", f"no document with id {docid!r}")

@@ -33,6 +33,7 @@ import numpy as np
 from encoders.registry import sha256_file
 from indexing.dense_index import MANIFEST_FILE, DenseIndex
 from indexing.incremental import MergePolicy, SegmentEntry, SegmentStore, Snapshot
+from spire.artefacts import ensure_replaceable
 from spire.errors import SpireError
 from spire.files import write_text_atomic
 
@@ -66,8 +67,7 @@ def build_dense_side(
     from encoders.dense import load_dense_encoder
 
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise SpireError(f"{out} already exists; pass --overwrite to replace it")
+    ensure_replaceable(out, overwrite)
     snap = SegmentStore(index_dir).snapshot()
     text_of = dict(zip(ids, texts, strict=True))
     live = list(snap.live_ids())

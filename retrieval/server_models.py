@@ -11,12 +11,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from spire.arguments import query_problem
+from spire.ids import id_problem
+
 MAX_QUERY_CHARS = 1000
 MAX_BATCH = 64
 MAX_K = 1000
 MAX_DOC_CHARS = 100_000
 MAX_DOCS_PER_REQUEST = 256
-MAX_ID_CHARS = 256
 MAX_DEPTH = 1000
 MAX_WEIGHT = 1e6  # keeps every fused score finite (JSON has no infinity)
 DEFAULT_DEPTH = 100
@@ -24,20 +26,21 @@ FUSION_METHODS = ("rrf", "minmax", "zscore")
 
 
 def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or only whitespace")
+    problem = query_problem(value)  # the words the CLI and the Python API use
+    if problem:
+        raise ValueError(problem)
     return value
 
 
 def _clean_id(value: str) -> str:
-    _not_blank(value)
-    if value != value.strip() or any(ord(c) < 32 for c in value):
-        raise ValueError("must not have leading/trailing whitespace or control characters")
+    problem = id_problem(value)  # spire.ids: the rule every reader applies
+    if problem:
+        raise ValueError(f"document id {value!r} {problem}")
     return value
 
 
 QueryText = Annotated[str, Field(max_length=MAX_QUERY_CHARS), AfterValidator(_not_blank)]
-DocId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_clean_id)]
+DocId = Annotated[str, AfterValidator(_clean_id)]
 DocText = Annotated[str, Field(max_length=MAX_DOC_CHARS)]
 
 

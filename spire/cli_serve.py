@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from .errors import SpireError
+from .ids import as_id
 from .output import err_console, print_json, print_table
 
 serve_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -143,10 +144,11 @@ def add(
 
 
 def read_ids(path: Path) -> list[str]:
-    """One document id per line; blank lines are skipped."""
+    """One document id per line (stripped, and checked by spire.ids, naming the line);
+    blank lines are skipped."""
     from eval.jsonl import read_lines
 
-    return [line.strip() for _, line in read_lines(path)]
+    return [as_id(line.strip(), f"{path}:{lineno}") for lineno, line in read_lines(path)]
 
 
 @serve_app.command()

@@ -7,3 +7,8 @@ class SpireError(Exception):
     The message is one line that names the file, line or field at fault. The CLI
     prints it without a traceback and exits with status 2.
     """
+
+
+class ArgumentError(SpireError, ValueError):
+    """A public API argument of the wrong type or value; the message starts with the
+    argument's name. A ValueError too, so callers that catch ValueError still do."""

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import torch
 
+from spire.artefacts import ensure_replaceable
 from spire.errors import SpireError
 
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import check_train_split
-
-MARKERS = ("training_config.json", "checkpoints", "log.jsonl")
 
 
 def preflight(config: TrainConfig) -> tuple[Path, dict] | None:
@@ -38,17 +37,13 @@ def _resume(config: TrainConfig) -> tuple[Path, dict] | None:
 
 def _check_output(config: TrainConfig, resuming: bool) -> None:
     output = Path(config.output).expanduser()
-    if not output.exists() or resuming:
+    if resuming:
         return
-    if output.is_file():
-        raise SpireError(f"output {output} is a file; give a folder")
-    if not any(output.iterdir()):
-        return
-    if not config.overwrite:
-        raise SpireError(f"output {output} is not empty; pass overwrite (or resume) to reuse it")
-    if not any((output / m).exists() for m in MARKERS):
-        # overwrite deletes the folder: only ever one that a training run wrote.
-        raise SpireError(f"output {output} does not look like a training output; not replacing it")
+    try:
+        # overwrite deletes the folder: only ever one that spire wrote.
+        ensure_replaceable(output, config.overwrite)
+    except SpireError as exc:
+        raise SpireError(f"output: {exc} (or resume it)") from None
 
 
 def _check_data(config: TrainConfig) -> None:

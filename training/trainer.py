@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from spire.artefacts import mark_artefact
 from spire.files import write_text_atomic
 
 from . import checkpoint as ckpt
@@ -165,6 +166,7 @@ class _Loop:
     def run(self, start: int) -> TrainResult:
         c = self.c
         self.output.mkdir(parents=True, exist_ok=True)
+        mark_artefact(self.output, "training output")  # replaceable even if this run stops
         self.student.train()
         began = time.perf_counter()
         bar = tqdm(total=c.steps, initial=start, desc="training", disable=not c.show_progress)

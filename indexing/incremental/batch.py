@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from spire.errors import SpireError
+from spire.ids import check_ids
 
 
 @dataclass
@@ -32,16 +33,9 @@ class WriteBatch:
     ops: list[tuple[str, list[str], sp.csr_matrix | None]] = field(default_factory=list)
 
     def add(self, ids: list[str], matrix: sp.csr_matrix) -> WriteBatch:
-        ids = [str(i) for i in ids]
+        ids = check_ids(ids)  # spire.ids: the rule every reader applies
         if matrix.shape[0] != len(ids):
             raise SpireError(f"{matrix.shape[0]} document vectors but {len(ids)} ids")
-        seen: set[str] = set()
-        for docid in ids:
-            if not docid:
-                raise SpireError("a document id is empty")
-            if docid in seen:
-                raise SpireError(f"document id {docid!r} appears twice in one add")
-            seen.add(docid)
         self.ops.append(("add", ids, sp.csr_matrix(matrix, dtype=np.float32)))
         return self
 

@@ -93,7 +93,9 @@ def as_index(snap: Snapshot) -> InvertedIndex:
         empty = sp.csr_matrix((0, snap.vocab_size), dtype=np.float32)
         return InvertedIndex.from_matrix(empty, [], info, snap.manifest.impact_dtype, snap.idf)
     ids, matrix, _ = gather(list(snap.segments))
-    return InvertedIndex.from_matrix(matrix, ids, info, snap.manifest.impact_dtype, idf=snap.idf)
+    return InvertedIndex.from_matrix(
+        matrix, ids, info, snap.manifest.impact_dtype, idf=snap.idf, check=False
+    )  # ids already stored: never refused on reading
 
 
 def merge_segments(store: SegmentStore, names: list[str] | None = None) -> CommitResult:

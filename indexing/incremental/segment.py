@@ -61,7 +61,8 @@ def write_segment(
     impact_dtype: str,
 ) -> tuple[Path, InvertedIndex]:
     """Quantise documents into a new segment folder under staging/ (fsynced, not yet named)."""
-    index = InvertedIndex.from_matrix(matrix, ids, encoder, impact_dtype)
+    # Ids are checked where they enter (WriteBatch.add); a merge keeps the stored ones.
+    index = InvertedIndex.from_matrix(matrix, ids, encoder, impact_dtype, check=False)
     folder = staging_folder(root)
     index.save(folder)  # staging + fsync + rename, so the folder is whole once it exists
     return folder, index

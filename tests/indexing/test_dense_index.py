@@ -67,7 +67,7 @@ def test_save_load_round_trip(index, saved):
 
 
 def test_save_refuses_to_overwrite_unless_asked(index, saved):
-    with pytest.raises(SpireError, match="already exists; pass overwrite"):
+    with pytest.raises(SpireError, match="already exists; pass --overwrite"):
         index.save(saved)
     small = DenseIndex.build(["x"], unit_vectors(1, 24, seed=8), encoder="other")
     small.save(saved, overwrite=True)

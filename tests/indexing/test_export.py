@@ -74,9 +74,17 @@ def test_export_refuses_an_existing_folder(index, inference_free_encoder, tmp_pa
     with pytest.raises(SpireError, match="already exists"):
         export_index(index, inference_free_encoder.tokenizer, tmp_path / "out", "opensearch")
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
-    export_index(index, inference_free_encoder.tokenizer, tmp_path / "out", "opensearch",
+    # overwrite replaces only what spire wrote: a folder of the user's files stays
+    with pytest.raises(SpireError, match="is not a spire index"):
+        export_index(index, inference_free_encoder.tokenizer, tmp_path / "out", "opensearch",
+                     overwrite=True)  # fmt: skip
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]
+    export_index(index, inference_free_encoder.tokenizer, tmp_path / "exp", "opensearch")
+    # an earlier export is replaced
+    export_index(index, inference_free_encoder.tokenizer, tmp_path / "exp", "lucene-jsonvector",
                  overwrite=True)  # fmt: skip
-    assert (tmp_path / "out" / "bulk.ndjson").is_file()
+    assert (tmp_path / "exp" / "docs.jsonl").is_file()
+    assert not (tmp_path / "exp" / "bulk.ndjson").exists()
 
 
 def test_unknown_format_and_bad_bulk(index, inference_free_encoder, tmp_path):

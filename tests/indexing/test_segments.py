@@ -136,7 +136,7 @@ def test_batch_keeps_operation_order(tmp_path):
 def test_bad_writes_are_refused(tmp_path):
     base_index(tmp_path / "ix")
     store = SegmentStore(tmp_path / "ix")
-    with pytest.raises(SpireError, match="twice"):
+    with pytest.raises(SpireError, match="duplicate document id 'a'"):
         store.add(["a", "a"], vectors(2, 1))
     with pytest.raises(SpireError, match="columns"):
         store.add(["a"], sp.csr_matrix((1, VOCAB + 1), dtype=np.float32))

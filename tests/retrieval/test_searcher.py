@@ -232,9 +232,12 @@ def test_ties_in_quantised_scores():
 
 
 @pytest.mark.parametrize("k", [0, -3])
-def test_non_positive_k_returns_nothing(random_docs, k):
-    s = searcher(random_docs)
-    assert s.search_vectors(random_docs[1:3], k) == [[], []]
+def test_non_positive_k_is_refused(random_docs, k):
+    """It returned [] (issue 22): a k < 1 is a mistake, said in one line naming k."""
+    from spire.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match=f"^k: must be at least 1, not {k}$"):
+        searcher(random_docs).search_vectors(random_docs[1:3], k)
 
 
 def test_hits_carry_external_ids_and_python_floats(random_docs):
@@ -307,8 +310,16 @@ def real_searcher(request, siamese_searcher, free_searcher) -> Searcher:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
-def test_query_with_no_tokens_returns_nothing(real_searcher, text):
-    assert real_searcher.search(text, 10) == []
+def test_blank_query_is_refused(real_searcher, text):
+    """It returned [] (issue 22); the CLI and the server refuse it in the same words."""
+    from spire.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="^query: must not be empty or only whitespace$"):
+        real_searcher.search(text, 10)
+
+
+def test_query_with_no_tokens_returns_nothing(real_searcher):
+    assert real_searcher.search("\u200b", 10) == []  # not blank, but no word piece
 
 
 @pytest.mark.parametrize("qid", list(QUERIES))
@@ -321,12 +332,12 @@ def test_relevant_document_ranks_first(real_searcher, qid):
 
 
 def test_batch_search_with_a_dict(real_searcher):
-    results = real_searcher.batch_search({**QUERIES, "q-blank": "  "}, k=2)
-    assert list(results) == [*QUERIES, "q-blank"]
+    results = real_searcher.batch_search({**QUERIES, "q-none": "\u200b"}, k=2)
+    assert list(results) == [*QUERIES, "q-none"]
     for qid, expected in EXPECTED.items():
         assert results[qid][0].docid == expected
         assert len(results[qid]) <= 2
-    assert results["q-blank"] == []
+    assert results["q-none"] == []
 
 
 def test_batch_search_with_a_list(real_searcher):

@@ -110,8 +110,8 @@ def test_missing_data_and_occupied_output(tmp_path, toy_triples):
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "notes.txt").write_text("mine")
-    _fails_fast(quick_config(occupied, toy_triples), "is not empty")
-    _fails_fast(quick_config(occupied, toy_triples, overwrite=True), "does not look like")
+    _fails_fast(quick_config(occupied, toy_triples), "already exists")
+    _fails_fast(quick_config(occupied, toy_triples, overwrite=True), "is not a spire")
     assert (occupied / "notes.txt").read_text() == "mine"
 
 
