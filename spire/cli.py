@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from .arguments import check_query
+from .artefacts import ensure_replaceable
 from .cli_serve import serve_app
 from .cli_train import train_app
 from .errors import SpireError
@@ -159,14 +161,13 @@ def index(
     json_out: JsonOpt = False,
 ) -> None:
     """Encode a corpus and write an inverted index folder."""
+    ensure_replaceable(out, overwrite)  # before torch, the corpus and the model load
     import time
 
     from encoders import load_encoder
     from eval.datasets import load_corpus
     from indexing import build_index
 
-    if out.exists() and not overwrite:
-        raise SpireError(f"{out} already exists; pass --overwrite to replace it")
     corpus = load_corpus(source)
     encoder = load_encoder(
         model, mode.value, doc_max_length=doc_max_length, query_max_length=query_max_length,
@@ -212,6 +213,7 @@ def search(
     from eval.datasets import load_corpus
     from retrieval.segmented_searcher import SegmentedSearcher
 
+    check_query(query)  # before the index or the encoder is loaded
     hits = SegmentedSearcher(index_dir).search(query, k)  # plain or segmented folders
     texts = {}
     if corpus is not None:
@@ -326,8 +328,8 @@ def eval_cmd(
     """Index a dataset's corpus, search its judged queries and report metrics."""
     from eval.pipeline import evaluate
 
-    if save_index is not None and save_index.exists() and not overwrite:
-        raise SpireError(f"{save_index} already exists; pass --overwrite to replace it")
+    if save_index is not None:
+        ensure_replaceable(save_index, overwrite)
     if baseline is not None and hybrid is not None:
         raise SpireError("give --baseline or --hybrid, not both")
     system = baseline.value if baseline else ("hybrid" if hybrid else mode.value)
@@ -424,8 +426,7 @@ def export(
     from indexing.export import export_index
     from indexing.incremental import SegmentStore, as_index
 
-    if out.exists() and not overwrite:
-        raise SpireError(f"{out} already exists; pass --overwrite to replace it")
+    ensure_replaceable(out, overwrite)
     index = as_index(SegmentStore(index_dir).snapshot())  # plain or segmented folders
     written = export_index(
         index,
@@ -483,9 +484,7 @@ def models_export_onnx(
     """Export SPLADE with its pooling to ONNX; `--model OUT` then runs it with onnxruntime."""
     from encoders.onnx_model import export_onnx
 
-    if out.exists() and not overwrite:
-        raise SpireError(f"{out} already exists; pass --overwrite to replace it")
-    export_onnx(name, out, int8=int8)
+    export_onnx(name, out, int8=int8, overwrite=overwrite)
     err_console.print(f"{name}: ONNX graphs written to {out}")
 
 
