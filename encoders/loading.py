@@ -9,6 +9,7 @@ from pathlib import Path
 from spire.errors import SpireError
 
 from .hub import hub_reachable, looks_like_repo_id
+from .pruned import load_pruned, wants_pruned
 from .registry import REGISTRY, describe_attempts, resolve
 
 
@@ -25,6 +26,8 @@ def from_pretrained(loader, name: str, **kwargs):
     cache; else from the hub, if reachable (so an offline machine fails at once)."""
     _refuse_generator(name)
     source = resolve(name)
+    if wants_pruned(loader, source):
+        return load_pruned(loader, source, **kwargs)
     if Path(source).is_dir():
         return loader(source, **kwargs)
     if not looks_like_repo_id(source):

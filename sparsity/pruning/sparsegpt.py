@@ -45,7 +45,7 @@ def prune_weight(
         end = min(start + spec.blocksize, cols)
         errors = _prune_block(w, mask, hinv, start, end, sparsity, spec)
         w[:, end:] -= errors @ hinv[start:end, end:]
-    weight.data.copy_((w * mask).to(weight.dtype))
+    weight.data.copy_(w.masked_fill(~mask, 0.0).to(weight.dtype))
     return mask
 
 

@@ -36,5 +36,5 @@ def prune_layer(name: str, module: nn.Module, stats: LayerStats, spec: PruneSpec
             mask = MASKERS[base.method](weight, stats, base, sparsity)
         if spec.method == "dsnot":
             mask = dsnot.refine(weight, mask, stats, spec)
-        weight.mul_(mask.to(weight.dtype))
+        weight.masked_fill_(~mask, 0.0)  # +0.0: a product would leave -0.0, stored as a value
     return mask

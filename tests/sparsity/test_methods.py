@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sparsity.pruning import PruneSpec, parse_nm, prune
-from sparsity.pruning import dsnot, magnitude, sparsegpt, wanda
+from sparsity.pruning import PruneSpec, dsnot, magnitude, parse_nm, prune, sparsegpt, wanda
 from sparsity.pruning.masks import keep_mask
 from sparsity.pruning.stats import LayerStats
 from spire.errors import SpireError
@@ -24,9 +23,7 @@ def test_two_four_on_a_two_by_eight_matrix():
         [[1.0, -4.0, 3.0, 0.5, -0.1, 0.2, -0.3, 0.4], [9.0, 8.0, -7.0, 6.0, 1.0, 1.5, 2.0, -3.0]]
     )
     mask = magnitude.prune_weight(w, LayerStats(8), PruneSpec("magnitude", nm=(2, 4)), 0.5)
-    expected = torch.tensor(
-        [[0, 1, 1, 0, 0, 0, 1, 1], [1, 1, 0, 0, 0, 0, 1, 1]], dtype=torch.bool
-    )
+    expected = torch.tensor([[0, 1, 1, 0, 0, 0, 1, 1], [1, 1, 0, 0, 0, 0, 1, 1]], dtype=torch.bool)
     assert torch.equal(mask, expected)
     assert torch.equal(mask.reshape(2, 2, 4).sum(2), torch.full((2, 2), 2))
 
