@@ -18,6 +18,7 @@ from spire.files import read_json_object
 
 from .batching import token_budget_batches
 from .registry import resolve
+from .tokenize import cut_for_tokens
 
 DEFAULT_QUERY_MAX_LENGTH = 64
 DEFAULT_DOC_MAX_LENGTH = 256
@@ -69,7 +70,10 @@ class DenseEncoder:
         if not texts:
             return out
         ids = self.tokenizer(
-            list(texts), add_special_tokens=True, truncation=True, max_length=max_length
+            cut_for_tokens(texts, max_length),  # a 5 MB text is not tokenised whole
+            add_special_tokens=True,
+            truncation=True,
+            max_length=max_length,
         )["input_ids"]
         keep = [i for i, t in enumerate(texts) if t.strip()]
         bar = tqdm(total=len(keep), desc=desc, unit="text", disable=not show_progress)

@@ -11,6 +11,8 @@ import numpy as np
 from spire.errors import SpireError
 from spire.files import read_json_object, write_text_atomic
 
+from .tokenize import cut_for_tokens
+
 
 def document_frequencies(
     tokenizer, texts: Sequence[str], max_length: int, chunk: int = 1024
@@ -19,7 +21,7 @@ def document_frequencies(
     df = np.zeros(len(tokenizer), dtype=np.int64)
     for start in range(0, len(texts), chunk):
         ids = tokenizer(
-            list(texts[start : start + chunk]),
+            cut_for_tokens(texts[start : start + chunk], max_length),
             add_special_tokens=True,
             truncation=True,
             max_length=max_length,
