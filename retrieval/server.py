@@ -42,7 +42,6 @@ from .server_dense import DenseSide, PinnedMergePolicy, fuse_one
 from .server_docs import add_docs
 from .server_guard import Guard, LatencyStats, Limits, error_body
 from .server_models import (
-    MAX_K,
     MAX_QUERY_CHARS,
     AddRequest,
     AddResponse,
@@ -324,7 +323,7 @@ def _add_search_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/search", response_model=SearchResponse, dependencies=[Depends(_strict_query)])
     async def search_get(
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
-        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        k: int = 10,  # checked by SearchRequest, in the words of the other surfaces
         explain: bool = False,
         fusion: Annotated[
             Literal["rrf", "minmax", "zscore"] | None,

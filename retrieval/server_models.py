@@ -7,12 +7,20 @@ turns an oversized request into a 422 that names the field, before any work is d
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
-from spire.arguments import query_problem
-from spire.ids import id_problem
+from spire.arguments import check_k, query_problem
+from spire.errors import ArgumentError
+from spire.ids import as_id, check_ids
 
 MAX_QUERY_CHARS = 1000
 MAX_BATCH = 64
@@ -32,16 +40,38 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def _clean_id(value: str) -> str:
-    problem = id_problem(value)  # spire.ids: the rule every reader applies
-    if problem:
-        raise ValueError(f"document id {value!r} {problem}")
-    return value
+def _clean_id(value: object) -> str:
+    try:
+        return as_id(value)  # spire.ids: the rule every reader applies (an int becomes str)
+    except ArgumentError as exc:
+        raise ValueError(str(exc).removeprefix("document id: ")) from None
 
 
 QueryText = Annotated[str, Field(max_length=MAX_QUERY_CHARS), AfterValidator(_not_blank)]
-DocId = Annotated[str, AfterValidator(_clean_id)]
+# Any JSON value reaches spire.ids, so a wrong type gets the words the other surfaces use.
+DocId = Annotated[
+    Any,
+    AfterValidator(_clean_id),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+]
 DocText = Annotated[str, Field(max_length=MAX_DOC_CHARS)]
+
+
+def _hit_count(value: object) -> int:
+    try:
+        k = check_k(value)  # spire.arguments: the words the CLI and the Python API use
+    except ArgumentError as exc:
+        raise ValueError(str(exc).removeprefix("k: ")) from None
+    if k > MAX_K:
+        raise ValueError(f"must be at most {MAX_K}, not {k}")
+    return k
+
+
+HitCount = Annotated[
+    Any,
+    AfterValidator(_hit_count),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_K}),
+]
 
 
 class Strict(BaseModel):
@@ -83,7 +113,7 @@ class SearchRequest(Strict):
 
     query: QueryText | None = None
     queries: Annotated[list[QueryText], Field(min_length=1, max_length=MAX_BATCH)] | None = None
-    k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
+    k: HitCount = 10
     explain: bool = False
     fusion: FusionRequest | None = None
 
@@ -129,11 +159,10 @@ class AddRequest(Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> AddRequest:
-        seen: set[str] = set()
-        for doc in self.documents:
-            if doc.id in seen:
-                raise ValueError(f"document id {doc.id!r} appears twice")
-            seen.add(doc.id)
+        try:
+            check_ids([doc.id for doc in self.documents], "documents")
+        except ArgumentError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
 
