@@ -89,6 +89,7 @@ def test_the_recognised_formats_are_the_ones_indexing_writes():
         ({"export.json": {"format": "parquet"}}, None),
         ({"manifest.json": "not an object"}, None),
         ({"spire-artefact.json": {"kind": "home directory"}}, None),
+        ({"log.jsonl": {"step": 1}}, None),  # once enough for `train --overwrite` to delete
     ],
 )
 def test_artefact_kinds(tmp_path, files, kind):
