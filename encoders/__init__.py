@@ -56,16 +56,19 @@ def load_encoder(
     """
     from .inference_free import InferenceFreeEncoder
     from .loading import load_masked_lm, load_tokenizer
-    from .onnx_model import is_onnx_folder
-    from .splade import SpladeEncoder
+    from .query_tokenizer import BackendTokenizer, load_query_tokenizer
 
     if mode not in MODES:
         raise SpireError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if Path(name).expanduser().is_dir():
         name = str(Path(name).expanduser().resolve())  # so an index finds it from any cwd
-    tokenizer = load_tokenizer(name)
+    # Inference-free queries need only the tokenizer: one that imports no torch.
+    tokenizer = load_query_tokenizer(name) if mode == "inference-free" else load_tokenizer(name)
 
     def splade():
+        from .onnx_model import is_onnx_folder  # torch, loaded once documents are encoded
+        from .splade import SpladeEncoder
+
         if is_onnx_folder(name):
             return _onnx_encoder(name, precision, doc_top_k, query_max_length, doc_max_length)
         if precision == "int8":
@@ -73,7 +76,7 @@ def load_encoder(
         return SpladeEncoder(
             name,
             load_masked_lm(name),
-            tokenizer,
+            load_tokenizer(name) if isinstance(tokenizer, BackendTokenizer) else tokenizer,
             query_max_length=query_max_length,
             doc_max_length=doc_max_length,
             tokens_per_batch=tokens_per_batch,

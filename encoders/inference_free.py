@@ -7,13 +7,16 @@ saturated term frequency (encoders/lexical.py): every score gains a BM25-like te
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from .idf import bm25_idf, document_frequencies
 from .lexical import Lexical, with_lexical
-from .splade import SpladeEncoder
+
+if TYPE_CHECKING:  # torch: a searcher never loads the document model
+    from .splade import SpladeEncoder
 
 NO_LEXICAL = Lexical()
 
