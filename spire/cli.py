@@ -170,6 +170,7 @@ def index(
     from encoders import load_encoder
     from eval.datasets import load_corpus
     from indexing import build_index
+    from retrieval.warm import warm_folder
 
     corpus = load_corpus(source)
     encoder = load_encoder(
@@ -182,6 +183,7 @@ def index(
                         compression=compression)  # fmt: skip
     seconds = time.perf_counter() - start
     built.save(out, overwrite=overwrite)
+    warm_folder(out)  # the search kernels compile now, not in the first search
     disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     summary = {
         "index": str(out),
