@@ -272,6 +272,7 @@ CLI_WRITERS = {
     "export": lambda beir, idx, out: ("export", idx, "--out", out),
     "index-dense": lambda beir, idx, out: ("index-dense", idx, beir, "--out", out),
     "export-onnx": lambda beir, idx, out: ("models", "export-onnx", "splade-tiny", "--out", out),
+    "train": lambda beir, idx, out: ("train", "--data", beir, "--out", out, "--quiet"),
 }
 
 
