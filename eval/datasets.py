@@ -55,7 +55,7 @@ def load_corpus(spec: str | Path) -> Corpus:
     texts: list[str] = []
     first_line: dict[str, int] = {}
     for lineno, record in read_jsonl(path):
-        doc_id = as_id(get_field(record, ID_FIELDS, path, lineno), f"{path}:{lineno}")
+        doc_id = _doc_id(record, path, lineno)
         if doc_id in first_line:
             raise SpireError(
                 f"{path}:{lineno}: duplicate document id {doc_id!r} (first on "
@@ -69,6 +69,15 @@ def load_corpus(spec: str | Path) -> Corpus:
     if not ids:
         raise SpireError(f"{path}: no documents")
     return _with_empty_count(Corpus(ids, texts), path)
+
+
+def _doc_id(record: dict, path: Path, lineno: int) -> str:
+    """The record's id, by spire.ids (the rule, and the words, of the Python API and the
+    server: an int becomes its str; true or 1.5 is refused)."""
+    raw = next((record[name] for name in ID_FIELDS if record.get(name) is not None), None)
+    if raw is None:
+        get_field(record, ID_FIELDS, path, lineno)  # raises: no id field
+    return as_id(raw, f"{path}:{lineno}")
 
 
 def _with_empty_count(corpus: Corpus, source: object) -> Corpus:

@@ -72,7 +72,9 @@ def python(call) -> tuple[bool, object]:
 
 hostile = st.sampled_from(["", " ", " x", "x ", "a\nb", "a\tb", "a\rb", "a\x00b", "a\u2028b"])
 long_ids = st.sampled_from(["x" * MAX_ID_BYTES, "x" * (MAX_ID_BYTES + 1), "é" * 257, "é" * 256])
-doc_ids = st.text(min_size=1, max_size=12) | hostile | long_ids | st.integers(-(10**6), 10**6)
+# an int becomes its str; a bool or a float is refused
+numbers = st.integers(-(10**6), 10**6) | st.booleans() | st.floats(-1e6, 1e6)
+doc_ids = st.text(min_size=1, max_size=12) | hostile | long_ids | numbers
 
 
 def add_everywhere(surfaces, docid, n: int) -> dict[str, tuple[bool, object]]:
@@ -99,7 +101,10 @@ def test_document_ids_get_one_answer(surfaces, docid):
     answers = add_everywhere(surfaces, docid, next(_added))
     accepted = {name: ok for name, (ok, _) in answers.items()}
     assert len(set(accepted.values())) == 1, (docid, answers)
-    problem = id_problem(str(docid))
+    if isinstance(docid, bool | float):
+        problem = f"must be a str, not {type(docid).__name__}"
+    else:
+        problem = id_problem(str(docid))
     assert accepted["py"] == (problem == ""), (docid, answers)
     for ok, message in answers.values():
         if not ok:
