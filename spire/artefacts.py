@@ -108,6 +108,9 @@ def ensure_replaceable(path: str | Path, overwrite: bool) -> None:
     if path.is_symlink():
         raise SpireError(f"{path} is a symbolic link; {advice}")
     if not path.exists():
+        above = next((p for p in path.absolute().parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise SpireError(f"{path}: {above} is a file, not a folder; {advice}")
         return
     why = _protected(path)
     if why:

@@ -145,6 +145,7 @@ def test_protected_paths_are_refused_even_when_empty(tmp_path, monkeypatch):
 def test_files_links_and_foreign_folders_are_refused(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     refused(tmp_path / "file.txt", True, "is a file")
+    refused(tmp_path / "file.txt" / "sub" / "out", False, "file.txt is a file, not a folder")
     index_dir = small_index().save(tmp_path / "idx")
     (tmp_path / "link").symlink_to(index_dir)
     refused(tmp_path / "link", True, "symbolic link")
