@@ -63,11 +63,12 @@ def test_search_saved_index(evaluated):
     assert table.returncode == 0 and hits[0]["docid"] in table.stdout
 
 
-def test_query_with_no_tokens_has_no_hits(evaluated):
+def test_a_blank_query_is_refused(evaluated):
+    """It exited 0 with no hits (issue 22); spire.arguments refuses it on every surface."""
     out, _ = evaluated
     proc = spire("search", str(out / "index"), "   ", "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["hits"] == []
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == "error: query: must not be empty or only whitespace"
 
 
 def test_index_command_on_jsonl(tmp_path, splade_tiny_path):
