@@ -1,11 +1,11 @@
-"""Retrieval: exact top-k search over an inverted index, dense search, fusion."""
+"""Retrieval: exact top-k search over an index of 1..N segments, dense search, fusion."""
 
 from importlib import import_module
 from typing import Any
 
-from .searcher import Hit, Searcher
+from .searcher import Hit, Searcher, SegmentHit, open_index
 
-__all__ = ["DenseSearcher", "Hit", "Searcher"]
+__all__ = ["DenseSearcher", "Hit", "Searcher", "SegmentHit", "open_index"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,9 +1,17 @@
-"""Searcher: encode queries, score them against the index, return the top k."""
+"""Searcher: encode queries, score them against 1..N segments, return the top k.
+
+`Searcher(index)` searches an in-memory InvertedIndex; `open_index(path)` opens an index
+folder, plain or segmented (incremental), and follows its commits. Both are one class
+on one path: every segment is searched by the batched, compiled kernels (segments.py).
+"""
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,18 +19,40 @@ from tqdm.auto import tqdm
 
 from indexing import InvertedIndex
 from indexing.blocks import DEFAULT_SHIFT
+from indexing.incremental.reader import SegmentReader
 from spire.arguments import check_k, check_queries, check_query
 from spire.errors import ArgumentError
 
 from .batch import BatchSearch, Knobs
+from .explain import Contribution, Hit, SegmentHit, contributions
+from .segments import FixedIndex, SegmentEngines, offsets, search_segments
 
 ALGORITHMS = ("taat", "blockmax")
+__all__ = ["Hit", "SegmentHit", "Searcher", "open_index"]
 
 
-@dataclass(frozen=True)
-class Hit:
-    docid: str
-    score: float
+class SnapshotSource(Protocol):
+    """What a Searcher reads: `snapshot()` gives the segments of one generation."""
+
+    def snapshot(self): ...
+
+
+def open_index(
+    source: str | Path | InvertedIndex | SnapshotSource,
+    encoder=None,
+    *,
+    verify: bool = True,
+    **options,
+) -> Searcher:
+    """The searcher of an index folder (plain or segmented; each search reads the latest
+    commit), of an opened SegmentReader/SegmentStore, or of an in-memory index.
+    `verify` checks file checksums when a segment is first loaded; `options` are
+    Searcher's."""
+    if isinstance(source, InvertedIndex):
+        return Searcher(source, encoder, **options)
+    if isinstance(source, (str, Path)):
+        source = SegmentReader(source, verify=verify)
+    return Searcher.over(source, encoder, **options)
 
 
 class Searcher:
@@ -66,28 +96,85 @@ class Searcher:
         if not isinstance(index, InvertedIndex):
             raise ArgumentError(
                 f"index: must be an InvertedIndex (open a folder with "
-                f"spire.InvertedIndex.load(path)), not {type(index).__name__}"
+                f"spire.open_index(path) or spire.InvertedIndex.load(path)), "
+                f"not {type(index).__name__}"
             )
-        self.index = index
-        self._encoder = encoder
-        self.n_threads = int(n_threads)
+        self._setup(FixedIndex(index), encoder, n_threads, block_shift)
         self.knobs = _knobs(algorithm, query_terms, rescore, prune_postings, block_factor)
-        self.engine = BatchSearch(index, block_shift)
+
+    @classmethod
+    def over(cls, source: SnapshotSource, encoder=None, **options) -> Searcher:
+        """A searcher of whatever `source.snapshot()` returns at each search."""
+        threads, shift = options.pop("n_threads", 1), options.pop("block_shift", DEFAULT_SHIFT)
+        searcher = cls.__new__(cls)
+        searcher._setup(source, encoder, threads, shift)
+        searcher.knobs = _knobs(**{**Knobs().__dict__, **options})
+        return searcher
+
+    def _setup(self, source: SnapshotSource, encoder, n_threads: int, block_shift: int) -> None:
+        self.source = source
+        self._fixed_encoder = encoder
+        self._encoders: dict[object, object] = {}
+        self._lock = threading.Lock()
+        self.n_threads = int(n_threads)
+        self.engines = SegmentEngines(block_shift)
+
+    def snapshot(self):
+        return self.source.snapshot()
+
+    @property
+    def index(self) -> InvertedIndex:
+        """The index, where the latest snapshot is one segment."""
+        return self._only(self.snapshot()).segment.index
+
+    @property
+    def engine(self) -> BatchSearch:
+        """The batch engine, where the latest snapshot is one segment."""
+        snap = self.snapshot()
+        self._only(snap)
+        return self.engines.of(snap)[0]
+
+    @staticmethod
+    def _only(snap):
+        if len(snap.segments) != 1:
+            raise ValueError(f"the index has {len(snap.segments)} segments, not one")
+        return snap.segments[0]
+
+    # ------------------------------------------------------------------ encoders
 
     @property
     def encoder(self):
-        if self._encoder is None:
-            from encoders import load_encoder
+        """The query encoder of the latest snapshot."""
+        return self.encoder_for(self.snapshot())
 
-            info = self.index.encoder
-            self._encoder = load_encoder(
-                info.name, info.mode, idf=self.index.idf, **info.load_options()
-            )
-        return self._encoder
+    def encoder_for(self, snap):
+        """The query encoder for a snapshot: a re-IDF gives inference-free a new table.
+
+        Without an explicit encoder it re-creates the one the manifest names; an
+        inference-free index then loads only the tokenizer and its stored IDF."""
+        if self._fixed_encoder is not None:
+            return self._fixed_encoder
+        enc = self._encoders.get(snap.idf_key)
+        if enc is None:
+            with self._lock:
+                enc = self._encoders.get(snap.idf_key) or self._make_encoder(snap)
+                self._encoders[snap.idf_key] = enc
+        return enc
+
+    def _make_encoder(self, snap):
+        if self._encoders:  # same model, other IDF: share the loaded tokenizer and model
+            enc = copy.copy(next(iter(self._encoders.values())))
+            enc.idf = snap.idf
+            return enc
+        from encoders import load_encoder
+
+        info = snap.encoder
+        return load_encoder(info.name, info.mode, idf=snap.idf, **info.load_options())
+
+    # ------------------------------------------------------------------ search
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
-        query, k = check_query(query), check_k(k)
-        return self.search_vectors(self.encoder.encode_queries([query]), k)[0]
+        return self.batch_search([check_query(query)], k)["0"]
 
     def batch_search(
         self, queries: Mapping[str, str] | Sequence[str], k: int = 10, show_progress: bool = False
@@ -96,27 +183,42 @@ class Searcher:
         queries, k = check_queries(queries), check_k(k)
         if not queries:
             return {}
-        vectors = self.encoder.encode_queries(list(queries.values()))
-        hits = self.search_vectors(vectors, k, show_progress)
+        snap = self.snapshot()
+        vectors = self.encoder_for(snap).encode_queries(list(queries.values()))
+        hits = self.search_vectors(vectors, k, show_progress, snap=snap)
         return dict(zip(queries.keys(), hits, strict=True))
 
     def search_vectors(
-        self,
-        queries: sp.csr_matrix,
-        k: int = 10,
-        show_progress: bool = False,
-        **options,
+        self, queries: sp.csr_matrix, k: int = 10, show_progress: bool = False, **options
     ) -> list[list[Hit]]:
         """Top-k for each row of an (n, vocab) query matrix; empty rows give no hits.
 
-        `options` override the searcher's n_threads, algorithm, query_terms, rescore,
-        prune_postings and block_factor.
-        """
-        queries, k = sp.csr_matrix(queries, dtype=np.float32), check_k(k)
-        docs, scores, counts = self.search_arrays(queries, k, show_progress, **options)
-        docids = self.index.docids
+        `options`: `snap` (a snapshot; the latest by default) and overrides of the
+        searcher's n_threads, algorithm, query_terms, rescore, prune_postings and
+        block_factor."""
+        located = self.search_located(queries, k, show_progress=show_progress, **options)
+        return [[Hit(h.docid, h.score) for h in row] for row in located]
+
+    def search_located(
+        self, queries: sp.csr_matrix, k: int = 10, snap=None, **options
+    ) -> list[list[SegmentHit]]:
+        """As search_vectors, each hit with its segment and internal number."""
+        snap = snap if snap is not None else self.snapshot()
+        docs, scores, counts = self.search_arrays(queries, k, snap=snap, **options)
+        starts = offsets(snap)
+        where = np.searchsorted(starts, docs, side="right") - 1
+        local = docs - starts[where]
+        ids = [s.segment.index.docids for s in snap.segments]
         return [
-            [Hit(docids[d], float(s)) for d, s in zip(docs[i, :n], scores[i, :n], strict=True)]
+            [
+                SegmentHit(ids[p][d], s, p, d)
+                for p, d, s in zip(
+                    where[i, :n].tolist(),
+                    local[i, :n].tolist(),
+                    scores[i, :n].tolist(),
+                    strict=True,
+                )  # fmt: skip
+            ]
             for i, n in enumerate(counts.tolist())
         ]
 
@@ -126,39 +228,41 @@ class Searcher:
         k: int = 10,
         show_progress: bool = False,
         *,
+        snap=None,
         n_threads: int | None = None,
         chunk: int = 256,
         **knobs,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(internal doc numbers, dequantised scores, hit counts) as (n, k), (n, k), (n,)
-        arrays: row i holds counts[i] hits, best first, then padding (-1, 0)."""
-        queries = sp.csr_matrix(queries, dtype=np.float32)
+        """(doc numbers, dequantised scores, hit counts) as (n, k), (n, k), (n,) arrays:
+        row i holds counts[i] hits, best first, then padding (-1, 0). Numbers run over
+        the snapshot's segments in order (a plain index: its internal numbers)."""
+        queries, k = sp.csr_matrix(queries, dtype=np.float32), check_k(k)
+        snap = snap if snap is not None else self.snapshot()
         opts = self.knobs if not knobs else _knobs(**{**self.knobs.__dict__, **knobs})
         threads = self.n_threads if n_threads is None else int(n_threads)
+        engines = self.engines.of(snap)
+
+        def run(rows: sp.csr_matrix):
+            return search_segments(snap, engines, rows, k, opts, threads)
+
         if not show_progress:  # one call: no per-batch overhead for a single query
-            docs, raw, counts = self.engine.run(queries, k, opts, threads)
-            return docs, raw * np.float32(self.index.scale), counts
+            return run(queries)
         n_q, step = queries.shape[0], chunk * max(threads, 1)
-        parts = [self.engine.run(queries[:0], k, opts, threads)]
+        parts = [run(queries[:0])]
         with tqdm(total=n_q, desc="searching", unit="query") as bar:
             for lo in range(0, n_q, step):
-                parts.append(self.engine.run(queries[lo : lo + step], k, opts, threads))
+                parts.append(run(queries[lo : lo + step]))
                 bar.update(min(step, n_q - lo))
-        docs, raw, counts = (np.concatenate(p) for p in zip(*parts, strict=True))
-        return docs, raw * np.float32(self.index.scale), counts
+        docs, scores, counts = (np.concatenate(p) for p in zip(*parts, strict=True))
+        return docs, scores, counts
 
-    def score_top_k(
-        self, terms: np.ndarray, weights: np.ndarray, k: int, **options
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Internal doc numbers and dequantised scores of the top k for one query vector."""
-        terms = np.asarray(terms, dtype=np.int64)
-        width = int(terms.max()) + 1 if terms.size else 0
-        row = sp.csr_matrix(
-            (np.asarray(weights, dtype=np.float32), terms, [0, terms.size]),
-            shape=(1, max(width, self.index.vocab_size)),
-        )
-        docs, scores, counts = self.search_arrays(row, k, **options)
-        return docs[0, : counts[0]], scores[0, : counts[0]]
+    def explain(
+        self, snap, terms: np.ndarray, weights: np.ndarray, hit: SegmentHit
+    ) -> list[Contribution]:
+        """Each matched query term's weight, the document's weight and their product,
+        largest contribution first; they sum to the hit's score (up to float rounding)."""
+        tokenizer = getattr(self.encoder_for(snap), "tokenizer", None)
+        return contributions(snap, terms, weights, hit, tokenizer)
 
 
 def _knobs(

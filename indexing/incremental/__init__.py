@@ -11,25 +11,30 @@ A segmented index folder::
 See docs/serving.md for the design and its guarantees.
 """
 
-from .batch import OpResult, WriteBatch
-from .committer import GroupCommitter
-from .manifest import SegmentEntry, SegmentsManifest
-from .merge import BackgroundMerger, MergePolicy, as_index, maybe_merge
-from .snapshot import LiveSegment, Snapshot
-from .store import CommitResult, SegmentStore
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "BackgroundMerger",
-    "CommitResult",
-    "GroupCommitter",
-    "LiveSegment",
-    "MergePolicy",
-    "OpResult",
-    "SegmentEntry",
-    "SegmentStore",
-    "SegmentsManifest",
-    "Snapshot",
-    "WriteBatch",
-    "as_index",
-    "maybe_merge",
-]
+# Lazy, so a reader (retrieval's open_index imports reader.py) loads no writer modules.
+_HOMES = {
+    "BackgroundMerger": "merge",
+    "CommitResult": "store",
+    "GroupCommitter": "committer",
+    "LiveSegment": "snapshot",
+    "MergePolicy": "merge",
+    "OpResult": "batch",
+    "SegmentEntry": "manifest",
+    "SegmentReader": "reader",
+    "SegmentStore": "store",
+    "SegmentsManifest": "manifest",
+    "Snapshot": "snapshot",
+    "WriteBatch": "batch",
+    "as_index": "merge",
+    "maybe_merge": "merge",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'indexing.incremental' has no attribute {name!r}")
+    return getattr(import_module(f".{_HOMES[name]}", __name__), name)

@@ -74,6 +74,11 @@ class Snapshot:
         return self.manifest.vocab_size
 
     @property
+    def idf_key(self) -> str | None:
+        """Names the query IDF table (its sha256): a re-IDF changes it."""
+        return self.manifest.idf.sha256 if self.manifest.idf is not None else None
+
+    @property
     def n_docs(self) -> int:
         """Live (searchable) documents."""
         return sum(s.n_live for s in self.segments)

@@ -19,8 +19,7 @@ from indexing.incremental import (
     maybe_merge,
 )
 from indexing.incremental import merge as merge_module
-from retrieval import Searcher
-from retrieval.segmented_searcher import SegmentedSearcher
+from retrieval import Searcher, open_index
 from spire.errors import SpireError
 
 VOCAB = 80
@@ -84,7 +83,7 @@ def test_plain_index_is_the_base_segment_and_is_converted_on_first_write(tmp_pat
     assert json.loads((tmp_path / "ix/manifest.json").read_text())["format"] == "spire-index"
     q = vectors(5, 99)
     plain = Searcher(InvertedIndex.load(tmp_path / "ix"), NoEncoder()).search_vectors(q, 7)
-    seg = SegmentedSearcher(store, encoder=NoEncoder()).search_vectors(q, 7)
+    seg = open_index(store, encoder=NoEncoder()).search_vectors(q, 7)
     assert seg == plain
     store.add(["n1"], vectors(1, 5))
     raw = json.loads((tmp_path / "ix/manifest.json").read_text())
@@ -154,7 +153,7 @@ def test_deleting_every_document_of_a_segment_drops_it(tmp_path):
     assert [s.n_live for s in store.snapshot().segments] == [3]
     store.delete(["b0", "b1", "b2"])
     assert store.snapshot().segments == () and store.snapshot().n_docs == 0
-    assert SegmentedSearcher(store, encoder=NoEncoder()).search_vectors(vectors(1, 3), 5) == [[]]
+    assert open_index(store, encoder=NoEncoder()).search_vectors(vectors(1, 3), 5) == [[]]
 
 
 def test_empty_index_from_create(tmp_path):
@@ -193,7 +192,7 @@ def test_search_matches_brute_force_over_live_documents(tmp_path, dtype, base):
         matrix = seg.segment.index.to_matrix()
         for doc in seg.live_docs().tolist():
             model[seg.segment.index.docids[doc]] = matrix[doc]
-    searcher = SegmentedSearcher(store, encoder=NoEncoder())
+    searcher = open_index(store, encoder=NoEncoder())
     queries = vectors(25, 7)
     for k in (1, 5, 20, 200):
         assert_same_hits(searcher.search_vectors(queries, k), brute_force(model, queries, k))
@@ -204,7 +203,7 @@ def test_explain_sums_to_the_score(tmp_path, base):
     base_index(tmp_path / "ix", dtype="uint8", compression=base)
     store = SegmentStore(tmp_path / "ix")
     store.add(["n1"], vectors(1, 11))
-    searcher = SegmentedSearcher(store, encoder=object())  # no tokenizer: tokens are ids
+    searcher = open_index(store, encoder=object())  # no tokenizer: tokens are ids
     snap = store.snapshot()
     query = vectors(1, 11)
     hits = searcher.search_located(query, 5, snap)[0]
@@ -221,7 +220,7 @@ def test_snapshot_stays_usable_after_writes_and_merges(tmp_path):
     store = SegmentStore(tmp_path / "ix")
     store.add(["n1"], vectors(1, 1))
     old = store.snapshot()
-    searcher = SegmentedSearcher(store, encoder=NoEncoder())
+    searcher = open_index(store, encoder=NoEncoder())
     before = searcher.search_located(vectors(3, 5), 10, old)
     store.delete(list(model)[:10])
     store.merge()  # deletes the old segments' files
@@ -240,7 +239,7 @@ def test_as_index_gives_a_plain_index_of_the_live_documents(tmp_path):
     index.save(tmp_path / "plain")
     q = vectors(4, 8)
     plain = Searcher(InvertedIndex.load(tmp_path / "plain"), NoEncoder()).search_vectors(q, 5)
-    segmented = SegmentedSearcher(store, encoder=NoEncoder()).search_vectors(q, 5)
+    segmented = open_index(store, encoder=NoEncoder()).search_vectors(q, 5)
     assert_same_hits(plain, [[(h.docid, h.score) for h in row] for row in segmented])
 
 

@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from indexing import EncoderInfo, InvertedIndex
 from indexing.incremental import MergePolicy, SegmentStore, WriteBatch, maybe_merge
-from retrieval.segmented_searcher import SegmentedSearcher
+from retrieval import open_index
 
 VOCAB = 40
 IDS = [f"d{i}" for i in range(25)]  # a small id space, so replaces and misses are common
@@ -97,7 +97,7 @@ class StoreMachine(RuleBasedStateMachine):
         assert sorted(snap.live_ids()) == sorted(self.model)
         ids = sorted(self.model)
         queries = sp.vstack([vector(10**7 + i) for i in range(4)], format="csr")
-        got = SegmentedSearcher(self.store, encoder=object()).search_vectors(queries, 5)
+        got = open_index(self.store, encoder=object()).search_vectors(queries, 5)
         if not ids:
             assert got == [[] for _ in range(4)]
             return

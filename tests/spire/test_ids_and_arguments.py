@@ -1,6 +1,6 @@
 """One id rule (spire.ids) and one argument check layer (spire.arguments), on every surface:
 the Python API, the CLI (index, add, delete, search) and the incremental store. The HTTP
-side and the agreement of all three: tests/retrieval/test_cross_surface.py."""
+side and the agreement of all three: tests/serving/test_cross_surface.py."""
 
 from __future__ import annotations
 
@@ -135,9 +135,9 @@ def test_searcher_construction_refuses_what_is_not_an_index(index_dir):
     ],
 )
 def test_search_arguments(index_dir, query, k, message):
-    from retrieval.segmented_searcher import SegmentedSearcher
+    from retrieval import open_index
 
-    searchers = [spire.Searcher(InvertedIndex.load(index_dir)), SegmentedSearcher(index_dir)]
+    searchers = [spire.Searcher(InvertedIndex.load(index_dir)), open_index(index_dir)]
     for searcher in searchers:
         with pytest.raises(ArgumentError, match=message):
             searcher.search(query, k=k)

@@ -8,9 +8,9 @@ import threading
 import pytest
 import spire_server_fixtures as fx  # registered by conftest.py
 
-from retrieval.segmented_searcher import SegmentedSearcher
-from retrieval.server import create_app
-from retrieval.server_guard import Limits
+from retrieval import open_index
+from serving.guard import Limits
+from serving.server import create_app
 
 JSON = {"content-type": "application/json"}
 
@@ -54,7 +54,7 @@ def test_search_matches_the_in_process_searcher(client, server):
     query = "boundary layer heat transfer"
     body = client.post("/search", json={"query": query, "k": 5}).json()
     hits = body["results"][0]["hits"]
-    local = SegmentedSearcher(server.folder).search(query, 5)
+    local = open_index(server.folder).search(query, 5)
     assert [(h["docid"], pytest.approx(h["score"])) for h in hits] == [
         (h.docid, h.score) for h in local
     ]

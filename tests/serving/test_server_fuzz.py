@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from retrieval.server import create_app
-from retrieval.server_dense import build_dense_side
-from retrieval.server_models import (
+from serving.dense_side import build_dense_side
+from serving.schemas import (
     MAX_BATCH,
     MAX_DEPTH,
     MAX_K,
@@ -26,6 +25,7 @@ from retrieval.server_models import (
     EncodeRequest,
     SearchRequest,
 )
+from serving.server import create_app
 
 FIELDS = ["query", "queries", "k", "explain", "text", "kind", "documents", "id", "title", "x"]
 FUSION_FIELDS = ["method", "sparse_weight", "dense_weight", "depth", "rrf_k"]

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 from indexing.dense_index import DenseIndex
 from indexing.incremental import SegmentStore
+from retrieval import open_index
 from retrieval.dense_searcher import DenseSearcher
 from retrieval.fusion import fuse
-from retrieval.segmented_searcher import SegmentedSearcher
-from retrieval.server import create_app
-from retrieval.server_dense import COVERAGE_FILE, DenseSide, build_dense_side
+from serving.dense_side import COVERAGE_FILE, DenseSide, build_dense_side
+from serving.server import create_app
 from spire.cli_serve import serve_app
 from spire.errors import SpireError
 
@@ -59,7 +59,7 @@ def server(source, dense_dir, tmp_path_factory):
 
 def offline(folder, dense_dir, dense_encoder, query, method, weights, depth, k, options=None):
     """The same two runs, fused by retrieval.fusion.fuse."""
-    sparse = {h.docid: h.score for h in SegmentedSearcher(folder).search(query, depth)}
+    sparse = {h.docid: h.score for h in open_index(folder).search(query, depth)}
     dense_searcher = DenseSearcher(DenseIndex.load(dense_dir), dense_encoder)
     dense = {h.docid: h.score for h in dense_searcher.search(query, depth)}
     fused = fuse([{"q": sparse}, {"q": dense}], method, weights, depth=k, **(options or {}))["q"]
@@ -300,7 +300,7 @@ def test_dense_folders_that_do_not_fit_are_refused(source, dense_dir, tmp_path):
 def test_the_cranfield_loader_joins_texts_as_the_server_does():
     """index-dense embeds `load_corpus` texts; the server's adds join title and text alike."""
     from eval.datasets import load_corpus
-    from retrieval.server_models import DocumentIn
+    from serving.schemas import DocumentIn
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

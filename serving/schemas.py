@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP server (retrieval/server.py).
+"""Request and response models of the HTTP server (serving/server.py).
 
 Requests are strict: unknown fields are refused (a typo such as "topk" must not be
 silently ignored) and JSON types are not coerced ("10" is not a k). Every limit below

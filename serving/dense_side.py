@@ -131,7 +131,7 @@ class DenseSide:
     """The dense index of a served folder, restricted per snapshot to covered documents."""
 
     def __init__(self, folder: str | Path, *, verify: bool = True, encoder=None) -> None:
-        from .dense_searcher import DenseSearcher
+        from retrieval.dense_searcher import DenseSearcher
 
         self.folder = Path(folder)
         self.index = DenseIndex.load(self.folder, verify=verify)
@@ -183,7 +183,7 @@ class DenseSide:
         """The `depth` best covered documents per query, {docid: cosine}, best first.
 
         faiss is asked for depth + (uncovered rows), which always holds the depth best
-        covered ones, so the restriction is exact (as SegmentedSearcher does with deletes).
+        covered ones, so the restriction is exact (as Searcher does with deletes).
         """
         covered = self.covered(snap)
         n_covered = int(covered.sum())
@@ -226,7 +226,7 @@ def fuse_one(
 ) -> list[tuple[str, float]]:
     """One query's fused top k, best first: exactly `retrieval.fusion.fuse` over the two
     runs {"q": sparse} and {"q": dense}, so it equals fusing the same runs offline."""
-    from .fusion import fuse
+    from retrieval.fusion import fuse
 
     fused = fuse([{"q": sparse}, {"q": dense}], method, list(weights), depth=k, **options)
     return list(fused.get("q", {}).items())

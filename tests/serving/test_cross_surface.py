@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from indexing.incremental import MergePolicy, SegmentStore
-from retrieval.segmented_searcher import SegmentedSearcher
-from retrieval.server import create_app
+from retrieval import open_index
+from serving.server import create_app
 from spire.cli import app
 from spire.errors import SpireError
 from spire.ids import MAX_ID_BYTES, id_problem
@@ -38,7 +38,14 @@ def surfaces(tmp_path_factory, splade_tiny_path):
     never = MergePolicy(small_docs=1, fanout=10**9, max_deleted_fraction=1.0)
     app_ = create_app(http_dir, merge_policy=never)
     with fx.LiveServer(app_) as live, live.client() as client:
-        yield {"cli": cli_dir, "py": SegmentedSearcher(py_dir), "http": client, "root": root}
+        store = SegmentStore(py_dir)
+        yield {
+            "cli": cli_dir,
+            "py": open_index(store),
+            "store": store,
+            "http": client,
+            "root": root,
+        }
 
 
 def cli(*args: str) -> tuple[bool, object]:
@@ -80,9 +87,8 @@ doc_ids = st.text(min_size=1, max_size=12) | hostile | long_ids | numbers
 def add_everywhere(surfaces, docid, n: int) -> dict[str, tuple[bool, object]]:
     jsonl = surfaces["root"] / f"add-{n}.jsonl"
     jsonl.write_text(json.dumps({"_id": docid, "text": TEXT}) + "\n", encoding="utf-8")
-    searcher: SegmentedSearcher = surfaces["py"]
-    store: SegmentStore = searcher.store
-    vectors = searcher.encoder().encode_documents([TEXT])
+    store: SegmentStore = surfaces["store"]
+    vectors = surfaces["py"].encoder.encode_documents([TEXT])
     return {
         "cli": cli("add", surfaces["cli"], jsonl, "--json"),
         "py": python(lambda: store.add([docid], vectors)),

@@ -17,7 +17,7 @@ import spire_server_fixtures as fx  # registered by conftest.py
 from typer.testing import CliRunner
 
 from indexing.incremental import SegmentStore
-from retrieval.server_dense import build_dense_side
+from serving.dense_side import build_dense_side
 from spire.cli_serve import serve_app
 
 REPO = Path(__file__).resolve().parents[2]

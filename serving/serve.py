@@ -132,7 +132,7 @@ def serve(
         return
     SegmentStore(folder)  # fail here, with one message, rather than in every worker
     if dense is not None:
-        from .server_dense import read_coverage
+        from .dense_side import read_coverage
 
         DenseIndex.load(dense)
         read_coverage(Path(dense))
@@ -140,7 +140,5 @@ def serve(
     os.environ["SPIRE_SERVE_API_KEY_ENV"] = api_key_env or ""
     os.environ["SPIRE_SERVE_READ_ONLY"] = "1" if read_only else "0"
     os.environ["SPIRE_SERVE_DENSE"] = str(Path(dense).resolve()) if dense is not None else ""
-    config = uvicorn.Config(
-        "retrieval.serve:app_from_env", factory=True, workers=workers, **options
-    )
+    config = uvicorn.Config("serving.serve:app_from_env", factory=True, workers=workers, **options)
     Multiprocess(config, sockets=[sock]).run()

@@ -25,23 +25,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from indexing.incremental import (
-    BackgroundMerger,
-    GroupCommitter,
-    MergePolicy,
-    SegmentStore,
-    WriteBatch,
-)
+from indexing.incremental import BackgroundMerger, GroupCommitter, MergePolicy, WriteBatch
 from spire.errors import ArgumentError, SpireError
 from spire.ids import as_id
 
-from .fusion.common import ranked
-from .fusion.rrf import DEFAULT_K as RRF_K
-from .segmented_searcher import SegmentedSearcher, SegmentHit
-from .server_dense import DenseSide, PinnedMergePolicy, fuse_one
-from .server_docs import add_docs
-from .server_guard import Guard, LatencyStats, Limits, error_body
-from .server_models import (
+from .answers import encode, run_search, stats
+from .backend import Backend, IndexBackend
+from .dense_side import DenseSide, PinnedMergePolicy
+from .guard import Guard, LatencyStats, Limits, error_body
+from .openapi_docs import add_docs
+from .schemas import (
     MAX_QUERY_CHARS,
     AddRequest,
     AddResponse,
@@ -67,11 +60,11 @@ class ApiError(Exception):
 
 
 class ServerState:
-    """What the endpoints share: the store, its searcher, the writer and the statistics."""
+    """What the endpoints share: the backend, the writer and the statistics."""
 
     def __init__(
         self,
-        folder: Path,
+        backend: Backend,
         *,
         read_only: bool,
         verify: bool,
@@ -79,13 +72,12 @@ class ServerState:
         encode_threads: int | None,
         dense: str | Path | None = None,
     ) -> None:
-        self.store = SegmentStore(folder, verify=verify)
+        self.backend = backend
         self.dense = DenseSide(dense, verify=verify) if dense is not None else None
         self.encode_threads = encode_threads
         # One document encoding at a time: a forward pass is tens of milliseconds of
         # CPU, and several at once would starve the searches that share these cores.
         self.encode_slot = threading.Lock()
-        self.searcher = SegmentedSearcher(self.store)
         self.stats = LatencyStats()
         self.read_only = read_only
         self.policy = policy
@@ -101,10 +93,11 @@ class ServerState:
         if not self.read_only:
             policy = self.policy
             if self.dense is not None:  # keep what the dense side covers in place
-                pinned = self.dense.covered_segments(self.store.snapshot())
+                pinned = self.dense.covered_segments(self.backend.snapshot())
                 policy = PinnedMergePolicy(**vars(policy), pinned=pinned)
-            self.merger = BackgroundMerger(self.store, policy).start()
-            self.committer = GroupCommitter(self.store, on_commit=lambda _: self.merger.notify())
+            store = self.backend.store
+            self.merger = BackgroundMerger(store, policy).start()
+            self.committer = GroupCommitter(store, on_commit=lambda _: self.merger.notify())
         self.warm_up()
 
     def stop(self) -> None:
@@ -116,9 +109,9 @@ class ServerState:
     def warm_up(self) -> None:
         """Load the tokenizer (and the document model when writable) and the kernels now,
         so the first request does not pay for them."""
-        snap = self.store.snapshot()
-        encoder = self.searcher.encoder(snap)
-        self.searcher.search_located(encoder.encode_queries(["warm up"]), 10, snap)
+        snap = self.backend.snapshot()
+        encoder = self.backend.encoder(snap)
+        self.backend.search(encoder.encode_queries(["warm up"]), 10, snap)
         if not self.read_only:
             encoder.encode_documents(["warm up"])
         if self.dense is not None:
@@ -144,14 +137,19 @@ def create_app(
     merge_policy: MergePolicy | None = None,
     encode_threads: int | None = 1,
     dense: str | Path | None = None,
+    backend: Backend | None = None,
 ) -> FastAPI:
     """The app for one index folder; opening (and checking) the index happens here, so a
     bad folder fails before the server binds its port.
 
     `encode_threads` caps torch's threads for document encoding (None: torch's default).
-    `dense`: a folder written by `spire index-dense` for this index, enabling fusion."""
+    `dense`: a folder written by `spire index-dense` for this index, enabling fusion.
+    `backend`: what answers instead of the folder's own IndexBackend (`folder` is then
+    only named in messages)."""
+    if backend is None:
+        backend = IndexBackend.open(folder, writable=not read_only, verify=verify)
     state = ServerState(
-        Path(folder),
+        backend,
         read_only=read_only,
         verify=verify,
         policy=merge_policy or MergePolicy(),
@@ -182,121 +180,10 @@ def create_app(
     return app
 
 
-def run_search(state: ServerState, request: SearchRequest) -> dict:
-    start = time.perf_counter()
-    snap = state.store.snapshot()  # one generation for the whole request
-    texts = request.texts()
-    vectors = state.searcher.encoder(snap).encode_queries(texts)
-    details: list[list[dict | None]] | None = None
-    if request.fusion is None:
-        located = state.searcher.search_located(vectors, request.k, snap)
-    else:
-        located, details = fused_search(state, request, texts, vectors, snap)
-    took = time.perf_counter() - start
-    state.stats.record("search_compute" if request.fusion is None else "fused_compute", took)
-    results = []
-    for row, (text, hits) in enumerate(zip(texts, located, strict=True)):
-        lo, hi = vectors.indptr[row], vectors.indptr[row + 1]
-        out = []
-        for rank, hit in enumerate(hits, start=1):
-            item = {"rank": rank, "docid": hit.docid, "score": hit.score}
-            if request.explain:
-                terms, weights = vectors.indices[lo:hi], vectors.data[lo:hi]
-                item["explanation"] = [
-                    {"token": c.token, "term": c.term, "query_weight": c.query_weight,
-                     "doc_weight": c.doc_weight, "score": c.score}
-                    for c in state.searcher.explain(snap, terms, weights, hit)
-                ]  # fmt: skip
-                if details is not None:
-                    item["fusion"] = details[row][rank - 1]
-            out.append(item)
-        results.append({"query": text, "hits": out})
-    answer = {"results": results, "generation": snap.generation, "took_ms": took * 1000.0}
-    if request.fusion is not None:
-        answer["fusion"] = _fusion_summary(state, request, snap)
-    return answer
-
-
-def fused_search(state: ServerState, request: SearchRequest, texts, vectors, snap):
-    """Each query's sparse and dense runs (`depth` hits each, one snapshot), fused by
-    `retrieval.fusion.fuse`; returns the hits (located, for explain) and, per hit, each
-    side's rank and score."""
-    fusion: FusionRequest = request.fusion
-    depth = request.depth()
-    sparse_hits = state.searcher.search_located(vectors, depth, snap)
-    dense_runs = state.dense.search(texts, depth, snap)
-    weights = (fusion.sparse_weight, fusion.dense_weight)
-    located, details = [], []
-    for hits, dense in zip(sparse_hits, dense_runs, strict=True):
-        sparse = {h.docid: h.score for h in hits}
-        where = {h.docid: (h.segment, h.doc) for h in hits}
-        fused = fuse_one(sparse, dense, fusion.method, weights, request.k, fusion.options())
-        # Each side's ranks as fusion sees them (ties: the smaller id first).
-        sides = [
-            (name, run, {d: r for r, d in enumerate(ranked(run), 1)})
-            for name, run in (("sparse", sparse), ("dense", dense))
-        ]
-        row, detail = [], []
-        for docid, score in fused:
-            pos = where.get(docid) or snap.locate(docid)  # dense hits are live: never None
-            row.append(SegmentHit(docid, score, pos[0], pos[1]))
-            if request.explain:
-                detail.append(
-                    {name: {"rank": ranks.get(docid), "score": run.get(docid)}
-                     for name, run, ranks in sides}
-                )  # fmt: skip
-        located.append(row)
-        details.append(detail)
-    return located, details
-
-
-def _fusion_summary(state: ServerState, request: SearchRequest, snap) -> dict:
-    fusion = request.fusion
-    return {
-        "method": fusion.method,
-        "sparse_weight": fusion.sparse_weight,
-        "dense_weight": fusion.dense_weight,
-        "depth": request.depth(),
-        "rrf_k": (fusion.rrf_k if fusion.rrf_k is not None else float(RRF_K))
-        if fusion.method == "rrf"
-        else None,
-        "dense_covered": int(state.dense.covered(snap).sum()),
-    }
-
-
 def _fast_json(content: dict) -> Response:
     """Serialise a response we built ourselves to the declared model, skipping FastAPI's
     re-validation of it (a tenth of a millisecond per search)."""
     return Response(json.dumps(content, separators=(",", ":")), media_type="application/json")
-
-
-def encode(state: ServerState, request: EncodeRequest) -> dict:
-    encoder = state.searcher.encoder()
-    if request.kind == "query":
-        row = encoder.encode_queries([request.text])
-    else:
-        row = encoder.encode_documents([request.text])
-    order = sorted(
-        zip(row.indices.tolist(), row.data.tolist(), strict=True), key=lambda p: (-p[1], p[0])
-    )
-    tokenizer = getattr(encoder, "tokenizer", None)
-    ids = [t for t, _ in order]
-    names = tokenizer.convert_ids_to_tokens(ids) if tokenizer else [str(t) for t in ids]
-    vector = {str(name): round(w, 6) for name, (_, w) in zip(names, order, strict=True)}
-    return {"kind": request.kind, "terms": len(vector), "vector": vector}
-
-
-def stats(state: ServerState) -> dict:
-    snap = state.store.snapshot()
-    return {
-        **snap.stats(),
-        "commits": state.committer.commits if state.committer else 0,
-        "merges": state.merger.merges if state.merger else 0,
-        "uptime_s": round(time.time() - state.started, 3),
-        "read_only": state.read_only,
-        "dense": state.dense.stats(snap) if state.dense is not None else None,
-        "latency": state.stats.summary(),
-    }
 
 
 def _add_search_routes(app: FastAPI, state: ServerState) -> None:
@@ -346,7 +233,7 @@ def _add_search_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/health", response_model=HealthResponse)
     def health() -> dict:
         """Liveness; needs no API key."""
-        snap = state.store.snapshot()
+        snap = state.backend.snapshot()
         return {"status": "ok", "generation": snap.generation, "docs": snap.n_docs}
 
     @app.get("/stats", response_model=StatsResponse)
@@ -360,10 +247,10 @@ def _add_document_routes(app: FastAPI, state: ServerState) -> None:
     def add_documents(request: AddRequest) -> dict:
         """Add documents, replacing any with the same id; returns after the commit."""
         writer = state.writer()
-        snap = state.store.snapshot()
+        snap = state.backend.snapshot()
         docs = request.documents
         with state.encode_slot:
-            vectors = state.searcher.encoder(snap).encode_documents([d.full_text() for d in docs])
+            vectors = state.backend.encoder(snap).encode_documents([d.full_text() for d in docs])
         result = _committed(writer, WriteBatch().add([d.id for d in docs], vectors))
         replaced = result.results[0].count
         return {

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-# Need no API key: liveness, and the schema and its viewer (retrieval/server_docs.py).
+# Need no API key: liveness, and the schema and its viewer (serving/openapi_docs.py).
 OPEN_PATHS = {"/health", "/docs", "/openapi.json"}
 
 

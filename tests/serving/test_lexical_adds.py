@@ -11,9 +11,8 @@ import spire_server_fixtures as fx  # registered by conftest.py
 from encoders import load_encoder
 from encoders.lexical import Lexical, lexical_weights
 from indexing import InvertedIndex, build_index
-from retrieval import Searcher
-from retrieval.segmented_searcher import SegmentedSearcher
-from retrieval.server import create_app
+from retrieval import Searcher, open_index
+from serving.server import create_app
 from tests.conftest import LEXICAL
 
 DOCS = {
@@ -43,11 +42,11 @@ def test_searchers_reload_the_recorded_lexical_term(tmp_path, lexical_model_path
     recorded = Lexical(**{**LEXICAL, "weight": 2.0})
     assert InvertedIndex.load(folder).encoder.lexical == recorded.to_dict()
     assert Searcher(InvertedIndex.load(folder)).encoder.lexical == recorded
-    assert SegmentedSearcher(folder).encoder().lexical == recorded
+    assert open_index(folder).encoder.lexical == recorded
     # An index written without it (every older one) stays without it.
     old = build(tmp_path / "old", str(lexical_model_path), 0)
     assert "lexical" not in json.loads((old / "manifest.json").read_text())["encoder"]
-    assert SegmentedSearcher(old).encoder().lexical == Lexical()
+    assert open_index(old).encoder.lexical == Lexical()
 
 
 def test_server_adds_documents_with_the_recorded_lexical_term(tmp_path, lexical_model_path):
