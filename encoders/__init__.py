@@ -15,6 +15,7 @@ from .lexical import Lexical, load_lexical
 from .registry import resolve
 
 MODES = ("siamese", "inference-free")
+IDF_SOURCES = ("model", "corpus")  # an inference-free query's IDF: idf.json, or fitted
 
 
 class SparseEncoder(Protocol):
@@ -41,6 +42,7 @@ def load_encoder(
     doc_top_k: int | None = None,
     lexical_weight: float | None = None,
     lexical_params: dict | None = None,
+    idf_source: str = "model",
 ) -> SparseEncoder:
     """A SPLADE encoder by registry name, local folder or hub id.
 
@@ -48,7 +50,9 @@ def load_encoder(
     `encoders.splade.SpladeEncoder`); the defaults are exact.
 
     `mode="inference-free"` encodes queries as IDF-weighted tokens. Its IDF comes from
-    `idf`, else the model folder's OpenSearch-style idf.json, else `fit_idf(corpus)`.
+    `idf`, else (`idf_source="model"`) the model folder's OpenSearch-style idf.json,
+    else `fit_idf(corpus)`; `idf_source="corpus"` ignores idf.json. `encoder.idf_from`
+    then says which: "given", "model" or, once fitted, "corpus".
     Its documents also get a lexical term (encoders/lexical.py) as the model folder's
     lexical.json says (none: off); `lexical_weight` overrides its weight (0: off) and
     `lexical_params` its other fields (k1, b, avgdl: e.g. as an index recorded them). A
@@ -89,10 +93,13 @@ def load_encoder(
         if lexical_weight is not None and Lexical(lexical_weight).enabled:
             raise SpireError("a lexical weight is for mode inference-free (queries are tokens)")
         return splade()
-    if idf is None:
-        idf_file = Path(resolve(name)) / "idf.json"
-        idf = load_idf_json(idf_file, tokenizer) if idf_file.is_file() else None
-    return InferenceFreeEncoder(
+    if idf_source not in IDF_SOURCES:
+        raise SpireError(f"unknown idf source {idf_source!r}; choose {' or '.join(IDF_SOURCES)}")
+    idf_from = "given" if idf is not None else None
+    idf_file = Path(resolve(name)) / "idf.json"
+    if idf is None and idf_source == "model" and idf_file.is_file():
+        idf, idf_from = load_idf_json(idf_file, tokenizer), "model"
+    encoder = InferenceFreeEncoder(
         name,
         tokenizer,
         splade,
@@ -101,6 +108,8 @@ def load_encoder(
         doc_max_length=doc_max_length,
         lexical=_lexical(name, lexical_weight, lexical_params),
     )
+    encoder.idf_from = idf_from
+    return encoder
 
 
 def _lexical(name: str, weight: float | None, params: dict | None) -> Lexical:

@@ -2,12 +2,16 @@
 distinct tokens weighted by IDF, so queries need no model at all.
 
 With `lexical` on, each document vector also holds its own word pieces weighted by
-saturated term frequency (encoders/lexical.py): every score gains a BM25-like term."""
+saturated term frequency (encoders/lexical.py): every score gains a BM25-like term.
+
+A query piece with no letter or digit ("?", "-", "##.") is not searched: like a BM25
+analyzer's, punctuation is no evidence of topic (docs/encoding.md#query-pieces)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+from unicodedata import category
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,6 +48,8 @@ class InferenceFreeEncoder:
         self.doc_max_length = doc_max_length
         self.lexical = lexical
         self.vocab_size = len(tokenizer)
+        self._worded: np.ndarray | None = None
+        self.idf_from: str | None = None if idf is None else "given"
 
     @property
     def document_encoder(self) -> SpladeEncoder:
@@ -59,10 +65,27 @@ class InferenceFreeEncoder:
 
         return self._document_encoder.stats if self._document_encoder else EncodeStats()
 
+    @property
+    def worded_pieces(self) -> np.ndarray:
+        """Per vocabulary id: does the piece hold a letter or digit (searchable)?"""
+        if self._worded is None:
+            self._worded = worded_pieces(self.tokenizer)
+        return self._worded
+
+    def whole_words(self, text: str) -> np.ndarray:
+        """Vocabulary ids of the query's words that the tokenizer keeps as one piece."""
+        encoding = self.tokenizer(text, add_special_tokens=False)
+        words: dict[int, list[int]] = {}
+        for token, word in zip(encoding["input_ids"], encoding.word_ids(), strict=True):
+            words.setdefault(word, []).append(token)
+        whole = [ids[0] for ids in words.values() if len(ids) == 1]
+        return np.asarray([t for t in whole if self.worded_pieces[t]], dtype=np.int64)
+
     def fit_idf(self, texts: Sequence[str]) -> np.ndarray:
         """Set the query-side IDF from a corpus, counting df over truncated documents."""
         df = document_frequencies(self.tokenizer, texts, self.doc_max_length)
         self.idf = bm25_idf(df, len(texts))
+        self.idf_from = "corpus"
         return self.idf
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> sp.csr_matrix:
@@ -83,9 +106,18 @@ class InferenceFreeEncoder:
         indices: list[np.ndarray] = []
         for seq in ids:
             terms = np.unique(np.asarray(seq, dtype=np.int64))
-            terms = terms[self.idf[terms] > 0]
+            terms = terms[(self.idf[terms] > 0) & self.worded_pieces[terms]]
             indices.append(terms)
             indptr.append(indptr[-1] + len(terms))
         cols = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
         data = self.idf[cols].astype(np.float32)
         return sp.csr_matrix((data, cols, np.asarray(indptr)), shape=(len(ids), self.vocab_size))
+
+
+def worded_pieces(tokenizer) -> np.ndarray:
+    """True for each vocabulary piece that holds a letter, digit or combining mark (of a
+    word in an abugida) once '##' is cut."""
+    worded = np.zeros(len(tokenizer), dtype=bool)
+    for piece, i in tokenizer.get_vocab().items():
+        worded[i] = any(category(c)[0] in "LMN" for c in piece.removeprefix("##"))
+    return worded

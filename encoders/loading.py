@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from spire.errors import SpireError
@@ -119,3 +121,18 @@ def _is_head_key(key: str) -> bool:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[int]:
+    """torch's CPU threads set to `n` for the block (0: left as they are), then restored.
+    Yields the count in force."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

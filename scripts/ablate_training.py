@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -166,13 +164,11 @@ def evaluate_row(row: str, model: str, learnt_idf: bool, dataset: str, args) -> 
             "avgdl": scifact_avgdl(args),
             "stem_class_max": args.lexical_stem,
         }
-    with tempfile.TemporaryDirectory(prefix="spire-ablation-") as tmp:
-        if Path(model).is_dir() and not learnt_idf and args.eval_idf == "corpus":
-            model = model_without_idf(Path(model), Path(tmp))
-        report = evaluate(
-            args.data / dataset, model=model, mode="inference-free", split="test",
-            show_progress=not args.quiet, lexical_weight=lexical, lexical_params=params,
-        )  # fmt: skip
+    report = evaluate(
+        args.data / dataset, model=model, mode="inference-free", split="test",
+        show_progress=not args.quiet, lexical_weight=lexical, lexical_params=params,
+        idf_source="model" if learnt_idf else args.eval_idf,
+    )  # fmt: skip
     return {
         "nDCG@10": report.metrics["nDCG@10"],
         "doc_postings": report.stats["postings_per_doc"],
@@ -186,16 +182,6 @@ def scifact_avgdl(args) -> float:
     from eval.datasets import load_corpus
 
     return mean_length(load_tokenizer("splade-tiny"), load_corpus(args.data / "scifact").texts)
-
-
-def model_without_idf(model: Path, tmp: Path) -> str:
-    """The model folder minus idf.json (links), so spire fits IDF on the evaluated corpus."""
-    view = tmp / model.name
-    view.mkdir()
-    for item in model.iterdir():
-        if item.is_file() and item.name != "idf.json":
-            os.symlink(item.resolve(), view / item.name)
-    return str(view)
 
 
 def markdown(results: dict, args: argparse.Namespace) -> str:

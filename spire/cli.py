@@ -65,6 +65,26 @@ class IdenticalIds(StrEnum):
     keep = "keep"
 
 
+class IdfSource(StrEnum):
+    model = "model"
+    corpus = "corpus"
+
+
+# Chosen on SciFact's train queries (docs/encoding.md#which-idf): see scripts/idf_choice.py.
+IDF_DEFAULT = IdfSource.corpus
+IdfOpt = Annotated[
+    IdfSource,
+    typer.Option(
+        "--idf",
+        help="Inference-free query IDF: corpus (fitted on the corpus indexed) or model "
+        "(the model folder's idf.json, where it has one; else the corpus).",
+    ),
+]
+ThreadsOpt = Annotated[
+    int,
+    typer.Option(min=0, help="torch CPU threads for encoding (0: torch's default, one per core)."),
+]
+
 ModelOpt = Annotated[
     str, typer.Option("--model", "-m", help="Registry name, local folder or Hugging Face id.")
 ]
@@ -154,6 +174,7 @@ def index(
     doc_top_k: DocTopKOpt = None,
     lexical_weight: LexicalWeightOpt = None,
     lexical_stem: LexicalStemOpt = None,
+    idf: IdfOpt = IDF_DEFAULT,
     compress: Annotated[
         bool,
         typer.Option(
@@ -176,6 +197,7 @@ def index(
     corpus = load_corpus(source)
     encoder = load_encoder(
         model, mode.value, doc_max_length=doc_max_length, query_max_length=query_max_length,
+        idf_source=idf.value,
         **_encoder_options(head, precision, doc_top_k, lexical_weight, lexical_stem),
     )  # fmt: skip
     start = time.perf_counter()
@@ -198,6 +220,7 @@ def index(
         "disk_bytes_per_posting": disk / max(built.n_postings, 1),
         "compression": built.compression,
         "impact_dtype": built.impact_dtype,
+        **({"idf": encoder.idf_from} if mode == Mode.inference_free else {}),
         "seconds": seconds,
         "docs_per_second": built.n_docs / max(seconds, 1e-9),
     }
@@ -220,7 +243,9 @@ def search(
     from retrieval.segmented_searcher import SegmentedSearcher
 
     check_query(query)  # before the index or the encoder is loaded
-    hits = SegmentedSearcher(index_dir).search(query, k)  # plain or segmented folders
+    searcher = SegmentedSearcher(index_dir)  # plain or segmented folders
+    hits = searcher.search(query, k)
+    note = _word_note(searcher, query)
     texts = {}
     if corpus is not None:
         with warnings.catch_warnings():  # empty documents matter when indexing, not here
@@ -237,13 +262,32 @@ def search(
         for r, h in enumerate(hits, start=1)
     ]
     if json_out:
-        print_json({"query": query, "hits": rows})
+        print_json({"query": query, "hits": rows, **({"note": note} if note else {})})
     else:
         print_table(
             f"{query!r}: {len(hits)} hit(s)",
             list(rows[0]) if rows else ["rank"],
             [list(r.values()) for r in rows],
         )
+        if note:
+            err_console.print(f"note: {note}")
+
+
+def _word_note(searcher, query: str) -> str | None:
+    """Why an inference-free query's hits may surprise a BM25 user: it has nothing to
+    search for, or none of its words is one indexed piece (docs/encoding.md#query-pieces)."""
+    import numpy as np
+
+    snap = searcher.snapshot()
+    encoder = searcher.encoder(snap)
+    if encoder.mode != "inference-free":
+        return None
+    if encoder.encode_queries([query]).nnz == 0:
+        return "the query has no word to search for (no letter or digit)"
+    words = encoder.whole_words(query)
+    if any(np.diff(s.segment.index.indptr)[words].any() for s in snap.segments):
+        return None
+    return "no word of the query is in the index whole; its hits match word pieces only"
 
 
 class Baseline(StrEnum):
@@ -326,12 +370,15 @@ def eval_cmd(
     doc_top_k: DocTopKOpt = None,
     lexical_weight: LexicalWeightOpt = None,
     lexical_stem: LexicalStemOpt = None,
+    idf: IdfOpt = IDF_DEFAULT,
+    threads: ThreadsOpt = 0,
     run_file: Annotated[Path | None, typer.Option(help="Write the TREC run here.")] = None,
     save_index: Annotated[Path | None, typer.Option(help="Also keep the index here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --save-index.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Index a dataset's corpus, search its judged queries and report metrics."""
+    from encoders.loading import torch_threads
     from eval.pipeline import evaluate
 
     if save_index is not None:
@@ -340,16 +387,18 @@ def eval_cmd(
         raise SpireError("give --baseline or --hybrid, not both")
     system = baseline.value if baseline else ("hybrid" if hybrid else mode.value)
     options = {"hybrid_of": _hybrid_parts(hybrid, mode)} if hybrid else {}
-    report = evaluate(
-        dataset, model, mode.value, split, system=system, k=k,
-        ignore_identical_ids=IDENTICAL[identical_ids], run_file=run_file,
-        engine=engine.value, fusion=fusion.value, weights=_weights(weights),
-        dense_model=dense_model, impact_dtype=impact_dtype.value, save_index=save_index,
-        overwrite=overwrite, show_progress=not json_out, doc_max_length=doc_max_length,
-        query_max_length=query_max_length,
-        **_encoder_options(head, precision, doc_top_k, lexical_weight, lexical_stem),
-        **options,
-    )  # fmt: skip
+    with torch_threads(threads) as used:
+        report = evaluate(
+            dataset, model, mode.value, split, system=system, k=k,
+            ignore_identical_ids=IDENTICAL[identical_ids], run_file=run_file,
+            engine=engine.value, fusion=fusion.value, weights=_weights(weights),
+            dense_model=dense_model, impact_dtype=impact_dtype.value, save_index=save_index,
+            overwrite=overwrite, show_progress=not json_out, doc_max_length=doc_max_length,
+            query_max_length=query_max_length, idf_source=idf.value,
+            **_encoder_options(head, precision, doc_top_k, lexical_weight, lexical_stem),
+            **options,
+        )  # fmt: skip
+    report.stats["threads"] = used
     if json_out:
         print_json(report.to_dict())
         return

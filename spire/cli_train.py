@@ -36,6 +36,14 @@ def train(
     batch_size: Annotated[int | None, Opt(help="Queries per batch.")] = None,
     lr: Annotated[float | None, Opt(help="Learning rate.")] = None,
     seed: Annotated[int | None, Opt(help="Random seed.")] = None,
+    threads: Annotated[
+        int | None,
+        Opt(
+            min=0,
+            help="torch CPU threads (default 0: torch's, one per core; 1 is often "
+            "faster on a busy machine).",
+        ),
+    ] = None,
     teacher: Annotated[
         list[str] | None,
         Opt(help="SPEC=WEIGHT, repeatable: dense:MODEL, splade:MODEL, bm25 or student."),
@@ -69,6 +77,7 @@ def train(
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
+        "threads": threads,
         "resume": resume,
         "teachers": _teachers(teacher) if teacher else None,
         "pseudo_queries_from": pseudo_queries_from or None,

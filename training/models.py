@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from encoders import sparse_head
+from encoders.inference_free import worded_pieces
 from encoders.lexical import LEXICAL_FILE, Lexical, lexical_weights, save_lexical
 from spire.files import remove_file, staged_files
 
@@ -121,6 +122,7 @@ class InferenceFreeStudent(nn.Module):
         self.doc = doc
         self.idf = nn.Parameter(torch.as_tensor(idf, dtype=torch.float32), requires_grad=learn_idf)
         self.lexical = lexical or Lexical()
+        self.worded = worded_pieces(doc.tokenizer)  # pieces search keeps (not punctuation)
 
     def encode_documents(self, texts: list[str], max_length: int) -> Tensor:
         return self.doc(texts, max_length)
@@ -144,6 +146,7 @@ class InferenceFreeStudent(nn.Module):
         )["input_ids"]
         bags = torch.zeros(len(ids), self.idf.shape[0], device=self.idf.device)
         for row, seq in enumerate(ids):
+            seq = [t for t in seq if self.worded[t]]
             if seq:
                 bags[row, torch.as_tensor(seq, device=self.idf.device)] = 1.0
         return bags

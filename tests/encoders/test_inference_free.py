@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -63,6 +64,29 @@ def test_idf_json_round_trip_and_model_folder_pickup(tmp_path, splade_tiny_path)
     loaded = load_encoder(str(folder), "inference-free")
     assert loaded.idf[loaded.tokenizer.get_vocab()["alpha"]] == 3.0
     assert np.count_nonzero(loaded.idf) == 2
+    assert loaded.idf_from == "model"
+    # idf_source="corpus" leaves idf.json aside: the IDF is fitted on the indexed corpus.
+    fitted = load_encoder(str(folder), "inference-free", idf_source="corpus")
+    assert fitted.idf is None and fitted.idf_from is None
+    fitted.fit_idf(["alpha beta"])
+    assert fitted.idf_from == "corpus" and np.count_nonzero(fitted.idf) == fitted.vocab_size
+    with pytest.raises(SpireError, match="unknown idf source 'training'"):
+        load_encoder(str(folder), "inference-free", idf_source="training")
+
+
+def test_punctuation_pieces_are_not_searched(inference_free_encoder):
+    enc = copy.copy(inference_free_encoder)
+    enc.idf = np.ones(enc.vocab_size, dtype=np.float32)
+    q = enc.encode_queries(["?!...", "p53-mediated risk?", "\u00b0 \u00a7 --"])
+    tokens = enc.tokenizer.convert_ids_to_tokens
+    assert q[0].nnz == 0 and q[2].nnz == 0
+    assert sorted(tokens(q[1].indices)) == ["##53", "mediated", "p", "risk"]
+
+
+def test_whole_words_are_the_words_kept_as_one_piece(inference_free_encoder):
+    tokens = inference_free_encoder.tokenizer.convert_ids_to_tokens
+    assert tokens(inference_free_encoder.whole_words("wing lift, xqzvw?")) == ["wing", "lift"]
+    assert inference_free_encoder.whole_words("xqzvw blorptangle ?").size == 0
 
 
 @pytest.mark.parametrize(

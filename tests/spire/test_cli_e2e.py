@@ -27,6 +27,7 @@ def evaluated(tmp_path_factory, splade_tiny_path):
     proc = spire(
         "eval", str(CRANFIELD), "--model", "splade-tiny", "--mode", "inference-free",
         "--save-index", str(out / "index"), "--run-file", str(out / "run.trec"), "--json",
+        "--threads", "1",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return out, json.loads(proc.stdout)
@@ -40,6 +41,7 @@ def test_eval_reports_metrics_and_stats(evaluated):
     assert 150 < report["postings_per_doc"] < 300
     assert report["postings_per_query"] > 5 and report["docs_per_second"] > 0
     assert report["index_bytes"] > 0 and report["impact_dtype"] == "uint8"
+    assert report["threads"] == 1 and report["idf"] == "corpus"  # splade-tiny has no idf.json
 
 
 def test_run_file_is_trec(evaluated):
@@ -61,6 +63,24 @@ def test_search_saved_index(evaluated):
     assert "slipstream" in hits[0]["text"]
     table = spire("search", str(out / "index"), "slipstream wing lift", "-k", "3")
     assert table.returncode == 0 and hits[0]["docid"] in table.stdout
+
+
+def test_a_query_matching_only_word_pieces_is_reported(evaluated):
+    out, _ = evaluated
+    nonsense = spire("search", str(out / "index"), "xqzvw blorptangle", "--json")
+    assert nonsense.returncode == 0, nonsense.stderr
+    assert "word pieces only" in json.loads(nonsense.stdout)["note"]
+    assert "note: no word of the query" in spire("search", str(out / "index"), "xqzvw").stderr
+    words = json.loads(spire("search", str(out / "index"), "wing lift", "--json").stdout)
+    assert "note" not in words and len(words["hits"]) == 10
+
+
+def test_a_punctuation_query_has_no_hits(evaluated):
+    out, _ = evaluated
+    proc = spire("search", str(out / "index"), "?!... --", "--json")
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["hits"] == [] and "no word to search for" in answer["note"]
 
 
 def test_a_blank_query_is_refused(evaluated):
