@@ -117,7 +117,7 @@ class Manifest:
         if isinstance(raw, dict) and raw.get("format") == "spire-segmented-index":
             raise SpireError(
                 f"{path}: a segmented index (written by add/delete); open it with "
-                "SegmentedSearcher or indexing.incremental.SegmentStore"
+                "retrieval.open_index or indexing.incremental.SegmentStore"
             )
         if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
             raise SpireError(f"{path}: not a spire index manifest")

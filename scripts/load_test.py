@@ -206,9 +206,9 @@ async def final_check(url: str, shared: Shared) -> list[str]:
 
 def in_process_p50(folder: Path, queries: list[str], n: int = 500) -> float:
     """Median encode+search time of one query without HTTP (what took_ms measures)."""
-    from retrieval.segmented_searcher import SegmentedSearcher
+    from retrieval import open_index
 
-    searcher = SegmentedSearcher(folder)
+    searcher = open_index(folder)
     searcher.search(queries[0], 10)
     times = []
     for q in queries[:n]:
