@@ -62,6 +62,7 @@ class Systems:
     encoder_options: dict = field(default_factory=dict)
     _results: dict = field(default_factory=dict, repr=False)
     _docs: tuple | None = field(default=None, repr=False)
+    _idf_from: str | None = field(default=None, repr=False)  # "model" (idf.json) or "corpus"
 
     def run(self, name: str) -> SystemResult:
         name = canonical(name)
@@ -127,6 +128,7 @@ class Systems:
             idf = (
                 encoder.idf if encoder.idf is not None else encoder.fit_idf(self.data.corpus.texts)
             )
+            self._idf_from = encoder.idf_from
             start = time.perf_counter()
             docs = encoder.encode_documents(
                 self.data.corpus.texts, show_progress=self.show_progress
@@ -156,6 +158,8 @@ class Systems:
         result.stats.update(
             encode_seconds=encode_seconds, docs_per_second=index.n_docs / max(encode_seconds, 1e-9)
         )
+        if mode == "inference-free":
+            result.stats["idf"] = self._idf_from
         if self.engine == "lucene":
             result = self._in_lucene(index, encoder, result)
         return result
@@ -199,6 +203,11 @@ def search_sparse(
     it pays for compiling or loading the numba kernels, which the others never do."""
     searcher = Searcher(index, encoder)
     qids = list(data.queries)
+    texts = [data.queries[q] for q in qids]
+    start = time.perf_counter()
+    if texts:
+        searcher.search_vectors(searcher.encoder.encode_queries(texts[:1]), k)
+    compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
     vectors = searcher.encoder.encode_queries(texts)
     hits = searcher.search_vectors(vectors, k, show_progress=show_progress)
@@ -214,11 +223,6 @@ def search_sparse(
         "postings_per_doc": index.postings_per_doc(),
         "postings_per_query": vectors.nnz / max(vectors.shape[0], 1),
         "search_ms_per_query": 1000 * seconds / max(len(qids), 1),
+        "compile_s": compile_seconds,
     }
     return SystemResult(index.encoder.mode, run, stats)
-    texts = [data.queries[q] for q in qids]
-    start = time.perf_counter()
-    if texts:
-        searcher.search_vectors(searcher.encoder.encode_queries(texts[:1]), k)
-    compile_seconds = time.perf_counter() - start
-        "compile_s": compile_seconds,
