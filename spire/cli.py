@@ -240,10 +240,10 @@ def search(
 ) -> None:
     """Search an index for one query."""
     from eval.datasets import load_corpus
-    from retrieval.segmented_searcher import SegmentedSearcher
+    from retrieval import open_index
 
     check_query(query)  # before the index or the encoder is loaded
-    searcher = SegmentedSearcher(index_dir)  # plain or segmented folders
+    searcher = open_index(index_dir)  # plain or segmented folders
     hits = searcher.search(query, k)
     note = _word_note(searcher, query)
     texts = {}
@@ -279,7 +279,7 @@ def _word_note(searcher, query: str) -> str | None:
     import numpy as np
 
     snap = searcher.snapshot()
-    encoder = searcher.encoder(snap)
+    encoder = searcher.encoder_for(snap)
     if encoder.mode != "inference-free":
         return None
     if encoder.encode_queries([query]).nnz == 0:

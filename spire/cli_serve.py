@@ -61,7 +61,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve an index over HTTP (search, encode, add and delete documents, stats)."""
-    from retrieval.serve import serve as run_server
+    from serving.serve import serve as run_server
 
     if not index_dir.is_dir():
         raise SpireError(f"{index_dir}: no such index folder")
@@ -95,7 +95,7 @@ def index_dense(
     import warnings
 
     from eval.datasets import load_corpus
-    from retrieval.server_dense import build_dense_side
+    from serving.dense_side import build_dense_side
 
     _store(index_dir)  # a clear error for a missing or broken index folder
     with warnings.catch_warnings():  # empty documents: the sparse index already has them
@@ -120,12 +120,12 @@ def add(
     import time
 
     from eval.datasets import load_corpus
-    from retrieval.segmented_searcher import SegmentedSearcher
+    from retrieval import open_index
 
     store = _store(index_dir)
     corpus = load_corpus(docs)
     start = time.perf_counter()
-    encoder = SegmentedSearcher(store).encoder()
+    encoder = open_index(store).encoder
     vectors = encoder.encode_documents(corpus.texts, show_progress=not json_out)
     result = store.add(corpus.ids, vectors)
     replaced = result.results[0].count
