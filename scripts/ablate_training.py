@@ -33,6 +33,7 @@ from pathlib import Path
 
 from spire.cli_train import parse_set_fields
 from training import TrainConfig, train
+from training.config import flatten
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TEACHERS = {"dense:all-MiniLM-L6-v2": 1.0, "splade:splade-tiny": 1.0, "bm25": 0.5}
@@ -132,14 +133,14 @@ def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
     output = Path(fields["output"])
     done = output / "training_config.json"
     if args.reuse and done.is_file():
-        saved = json.loads(done.read_text())["config"]
+        saved = flatten(json.loads(done.read_text())["config"])
         # The saved config is complete; the row sets only some fields (the rest default).
         skip = ("show_progress", "overwrite", "output", "threads")  # moved folders, other CPUs
         asked = {k: v for k, v in fields.items() if k not in skip}
         if all(saved.get(k) == v for k, v in asked.items()):
             return str(output), json.loads((args.out / f"row-{row}.json").read_text())
     start = time.perf_counter()
-    result = train(TrainConfig(**fields))
+    result = train(TrainConfig.from_dict(fields))
     record = {
         "train_seconds": round(result.seconds - result.dev_seconds, 1),
         "dev_seconds": round(result.dev_seconds, 1),

@@ -43,9 +43,10 @@ def candidates(config: TrainConfig, data) -> tuple[list[str], list[list[str]], o
     the dev evaluation's full-corpus search (training/dev_eval.py)."""
     teacher = load_teacher("student", data.doc_texts, config)
     every_query = build_dev_set(data, {})
-    run = dev_run(teacher.student, every_query, config.query_max_length, config.doc_max_length)
+    student = config.student
+    run = dev_run(teacher.student, every_query, student.query_max_length, student.doc_max_length)
     qids = sorted(run)
-    width = min(config.negatives_depth, *(len(run[q]) for q in qids))
+    width = min(config.data.negatives_depth, *(len(run[q]) for q in qids))
     return qids, [list(run[q])[:width] for q in qids], teacher
 
 
@@ -102,7 +103,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_beir_train(args.data, args.split)
-    config = TrainConfig(output=str(args.out / "unused"), negatives_depth=args.depth)
+    config = TrainConfig.from_dict(
+        {
+            "output": str(args.out / "unused"),
+            "train_data": str(args.data),
+            "negatives_depth": args.depth,
+        }
+    )
     qids, ranked, student_teacher = candidates(config, data)
     specs = args.teachers.split(",")
     scores = teacher_scores(specs, data, qids, ranked, student_teacher)

@@ -53,7 +53,7 @@ def train(
     ] = None,
     set_fields: Annotated[
         list[str] | None,
-        Opt("--set", help="FIELD=VALUE for any config field (VALUE parsed as JSON)."),
+        Opt("--set", help="FIELD=VALUE: a config field, flat or SECTION.FIELD (VALUE as JSON)."),
     ] = None,
     resume: Annotated[
         str | None, Opt(help="Checkpoint folder, or an output folder (its latest).")
@@ -130,7 +130,7 @@ def _check(cfg, json_out: bool) -> None:
     from training.preflight import preflight
 
     preflight(cfg)
-    summary = {"config": "ok", "output": cfg.output, "student": cfg.student}
+    summary = {"config": "ok", "output": cfg.run.output, "student": cfg.student.kind}
     if json_out:
         print_json(summary)
     else:

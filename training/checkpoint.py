@@ -17,12 +17,15 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from indexing.atomic import atomic_folder
 from spire.errors import SpireError
 
+from .config_keys import flatten
+
 FORMAT = 1
 STATE_JSON = "trainer_state.json"
 WEIGHTS = "student.safetensors"
 TENSORS = "trainer_state.safetensors"
 # Config fields a resumed run must share with its checkpoint: they fix the model's
 # structure or the sequence of batches. Others (steps, lr, eval cadence) may change.
+# Flat names, as checkpoints written before the config's sections hold them.
 STRUCTURE = (
     "student",
     "init_model",
@@ -107,8 +110,9 @@ def read_state(folder: Path) -> dict:
 
 
 def check_compatible(state: dict, config: dict, folder: Path) -> None:
-    """Refuse a checkpoint whose structure or batch stream differs from `config`."""
-    saved = state.get("config", {})
+    """Refuse a checkpoint whose structure or batch stream differs from `config`. Both
+    configs may be sectioned (TrainConfig.to_dict) or flat (checkpoints of before)."""
+    saved, config = flatten(state.get("config", {})), flatten(config)
     for key in STRUCTURE:
         trained = saved.get(key, BEFORE_FIELD.get(key))
         if trained != config.get(key):

@@ -247,26 +247,28 @@ def initial_idf(init_model: str, corpus: list[str], doc_max_length: int) -> np.n
 
 def build_from_config(config, corpus: list[str]) -> InferenceFreeStudent | SiameseStudent:
     """The student a TrainConfig describes; `corpus` is where its initial IDF is counted."""
+    student = config.student
     idf = None
     lexical = None
-    if config.student == "inference-free":
-        idf = initial_idf(config.init_model, corpus, config.doc_max_length)
-        lexical = config.lexical(_mean_length(config, corpus))
+    if student.kind == "inference-free":
+        idf = initial_idf(student.init_model, corpus, student.doc_max_length)
+        lexical = student.lexical(_mean_length(student, corpus))
     return build_student(
-        config.student,
-        config.init_model,
+        student.kind,
+        student.init_model,
         idf,
-        learn_idf=config.learn_idf,
-        activation_threshold=config.activation_threshold,
+        learn_idf=student.learn_idf,
+        activation_threshold=student.activation_threshold,
         lexical=lexical,
     )
 
 
-def _mean_length(config, corpus: list[str]) -> float:
-    """The training corpus's mean length in word pieces: the lexical term's avgdl."""
+def _mean_length(student, corpus: list[str]) -> float:
+    """The training corpus's mean length in word pieces: the lexical term's avgdl
+    (`student` is a StudentConfig)."""
     from encoders.lexical import mean_length
     from encoders.loading import load_tokenizer
 
-    if not config.lexical_b or config.lexical_weight == 0:
+    if not student.lexical_b or student.lexical_weight == 0:
         return 0.0
-    return mean_length(load_tokenizer(config.init_model), corpus)
+    return mean_length(load_tokenizer(student.init_model), corpus)

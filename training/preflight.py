@@ -17,7 +17,7 @@ from .data import check_train_split
 def preflight(config: TrainConfig) -> tuple[Path, dict] | None:
     """Validate everything cheap to validate; returns (checkpoint, state) when resuming."""
     config.check()
-    if config.device == "cuda" and not torch.cuda.is_available():
+    if config.run.device == "cuda" and not torch.cuda.is_available():
         raise SpireError("device 'cuda' was asked for but no GPU is available (use auto or cpu)")
     resume = _resume(config)
     _check_output(config, resume is not None)
@@ -27,38 +27,39 @@ def preflight(config: TrainConfig) -> tuple[Path, dict] | None:
 
 
 def _resume(config: TrainConfig) -> tuple[Path, dict] | None:
-    if config.resume is None:
+    if config.run.resume is None:
         return None
-    folder = ckpt.find_checkpoint(config.resume)
+    folder = ckpt.find_checkpoint(config.run.resume)
     state = ckpt.read_state(folder)
     ckpt.check_compatible(state, config.to_dict(), folder)
     return folder, state
 
 
 def _check_output(config: TrainConfig, resuming: bool) -> None:
-    output = Path(config.output).expanduser()
+    output = Path(config.run.output).expanduser()
     if resuming:
         return
     try:
         # overwrite deletes the folder: only ever one that spire wrote.
-        ensure_replaceable(output, config.overwrite)
+        ensure_replaceable(output, config.run.overwrite)
     except SpireError as exc:
         raise SpireError(f"output: {exc} (or resume it)") from None
 
 
 def _check_data(config: TrainConfig) -> None:
-    if config.train_data is None:
+    data = config.data
+    if data.train_data is None:
         return
-    path = Path(config.train_data).expanduser()
+    path = Path(data.train_data).expanduser()
     if not path.exists():
         raise SpireError(f"train_data {path}: no such file or folder")
     if path.is_dir():
-        check_train_split(config.train_split)
-        qrels = path / "qrels" / f"{config.train_split}.tsv"
+        check_train_split(data.train_split)
+        qrels = path / "qrels" / f"{data.train_split}.tsv"
         if not qrels.is_file():
             have = sorted(p.stem for p in (path / "qrels").glob("*.tsv"))
             raise SpireError(
-                f"{path}: no {config.train_split!r} split for labelled training (qrels: "
+                f"{path}: no {data.train_split!r} split for labelled training (qrels: "
                 f"{', '.join(have) or 'none'}); train on pseudo_queries_from instead"
             )
 
@@ -68,16 +69,16 @@ def _check_models(config: TrainConfig) -> None:
 
     from .teachers import check_teacher
 
-    for spec, weight in config.teachers.items():
-        if weight > 0:
-            check_teacher(spec)
-    if config.pseudo_queries_from and config.pseudo_query_kind == "generated":
+    for spec in config.teachers.active():
+        check_teacher(spec)
+    data = config.data
+    if data.pseudo_queries_from and data.pseudo_query_kind == "generated":
         from .query_generation import check_generator
 
-        check_generator(config.query_generator)
-    models = {"init_model": config.init_model}
-    if config.negatives_from == "index":
-        models["negatives_model"] = config.negatives_model
+        check_generator(data.query_generator)
+    models = {"init_model": config.student.init_model}
+    if data.negatives_from == "index":
+        models["negatives_model"] = data.negatives_model
     for role, name in models.items():
         try:
             load_tokenizer(name)

@@ -27,23 +27,24 @@ class Prepared:
 
 
 def load_sources(config: TrainConfig) -> list[Labelled]:
+    data, run = config.data, config.run
     sources = []
-    if config.train_data is not None:
-        path = Path(config.train_data).expanduser()
+    if data.train_data is not None:
+        path = Path(data.train_data).expanduser()
         if path.is_file():
             sources.append(load_triples(path))
         else:
-            sources.append(load_beir_train(path, config.train_split))
-    for spec in config.pseudo_queries_from:
+            sources.append(load_beir_train(path, data.train_split))
+    for spec in data.pseudo_queries_from:
         sources.append(
             pseudo_queries(
                 spec,
-                config.pseudo_query_kind,
-                config.pseudo_queries_per_doc,
-                config.pseudo_max_docs,
-                config.seed,
-                config.query_generator,
-                config.show_progress,
+                data.pseudo_query_kind,
+                data.pseudo_queries_per_doc,
+                data.pseudo_max_docs,
+                run.seed,
+                data.query_generator,
+                run.show_progress,
             )
         )
     return sources
@@ -51,27 +52,28 @@ def load_sources(config: TrainConfig) -> list[Labelled]:
 
 def prepare_data(config: TrainConfig) -> Prepared:
     """Dev queries come from the first source (the labelled one when there is one)."""
+    data, seed = config.data, config.run.seed
     parts = []
     dev = None
     corpus: dict[str, None] = {}
     for i, source in enumerate(load_sources(config)):
         held_out = None
-        if i == 0 and config.dev_queries:
-            dev_seed = config.seed if config.dev_seed is None else config.dev_seed
-            source, held_out = split_dev(source, config.dev_queries, dev_seed)
-        source = limit_queries(source, config.max_queries, config.seed)
+        if i == 0 and data.dev_queries:
+            dev_seed = seed if data.dev_seed is None else data.dev_seed
+            source, held_out = split_dev(source, data.dev_queries, dev_seed)
+        source = limit_queries(source, data.max_queries, seed)
         everyone = source if held_out is None else _union(source, held_out)
         ranked = rank_candidates(
             everyone,
-            config.negatives_from,
-            max(config.negatives_depth, config.negatives),
-            config.negatives_model,
-            config.show_progress,
+            data.negatives_from,
+            max(data.negatives_depth, data.negatives),
+            data.negatives_model,
+            config.run.show_progress,
         )
         if held_out is not None:
             dev = build_dev_set(held_out, ranked)
         train_ranked = {q: ranked[q] for q in source.queries}
-        negatives = sample_negatives(source, train_ranked, config.negatives, config.seed)
+        negatives = sample_negatives(source, train_ranked, data.negatives, seed)
         parts.append((source, negatives))
         corpus.update(dict.fromkeys(source.doc_texts))
     return Prepared(build_training_set(parts), dev, list(corpus))

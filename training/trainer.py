@@ -24,20 +24,12 @@ from spire.files import write_text_atomic
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .dev_eval import evaluate_dev
-from .losses import (
-    flops,
-    group_layout,
-    idf_aware_flops,
-    info_nce,
-    kl_distillation,
-    l0_doc_mask,
-    margin_mse,
-    matched_flops,
-)
+from .losses import Batch, configured
+from .losses.registry import document_weight
 from .models import build_from_config
 from .preflight import preflight
 from .prepare import Prepared, prepare_data
-from .schedules import LambdaSchedule, linear_lr_factor
+from .schedules import linear_lr_factor
 
 CONFIG_FILE = "training_config.json"
 LOG_FILE = "log.jsonl"
@@ -56,10 +48,10 @@ class TrainResult:
 def train(config: TrainConfig) -> TrainResult:
     """Train a student as `config` says and write its model folder to `config.output`."""
     threads = torch.get_num_threads()
-    if config.threads:
+    if config.run.threads:
         # On a shared machine one thread can beat two: a 2-thread parallel region waits
         # for its slower thread whenever another process takes a core.
-        torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.run.threads)
     try:
         return _train(config)
     finally:
@@ -68,8 +60,8 @@ def train(config: TrainConfig) -> TrainResult:
 
 def _train(config: TrainConfig) -> TrainResult:
     resume = preflight(config)
-    output = Path(config.output).expanduser()
-    if not (config.overwrite and resume is None and output.exists()):
+    output = Path(config.run.output).expanduser()
+    if not (config.run.overwrite and resume is None and output.exists()):
         return _run(config, resume, output)
     # The model being replaced stays on disk until the new one is saved, and comes back
     # when the run fails or is interrupted: a replacing run never leaves neither.
@@ -90,8 +82,8 @@ def _run(config: TrainConfig, resume, output: Path) -> TrainResult:
     if resume is not None:
         ckpt.check_data(resume[1], data.train.fingerprint(), resume[0])
     targets = teacher_targets(config, data)
-    torch.manual_seed(config.seed)
-    device = _device(config.device)
+    torch.manual_seed(config.run.seed)
+    device = _device(config.run.device)
     student = build_from_config(config, data.corpus).to(device)
     optimizer = _optimizer(config, student)
     start = 0
@@ -107,21 +99,20 @@ def teacher_targets(config: TrainConfig, data: Prepared) -> np.ndarray | None:
 
     from .teachers import cached_scores, ensemble_scores, load_teacher
 
-    active = {spec: w for spec, w in config.teachers.items() if w > 0}
+    active = config.teachers.active()
     if not active:
         return None
-    cache = Path(config.teacher_cache or spire_home() / "teacher-scores").expanduser()
+    cache = Path(config.teachers.cache or spire_home() / "teacher-scores").expanduser()
     train = data.train
     pairs = train.pairs()
     per_teacher = []
     for spec in active:
         teacher = load_teacher(spec, data.corpus, config)
-        teacher.show_progress = config.show_progress
+        teacher.show_progress = config.run.show_progress
         scores = cached_scores(teacher, train.queries, train.docs, pairs, cache)
         per_teacher.append(scores.reshape(len(train), train.group_size))
-    return ensemble_scores(
-        per_teacher, list(active.values()), config.teacher_norm, config.score_scale
-    )
+    teachers = config.teachers
+    return ensemble_scores(per_teacher, list(active.values()), teachers.norm, teachers.score_scale)
 
 
 def _device(name: str) -> torch.device:
@@ -133,17 +124,18 @@ def _device(name: str) -> torch.device:
 def _optimizer(config: TrainConfig, student) -> torch.optim.AdamW:
     """AdamW; no weight decay on biases and LayerNorms (as transformers' Trainer), and
     the IDF vector, when learnt, in its own group with its own learning rate."""
+    opt = config.optimiser
     decay, no_decay = [], []
     for name, param in student.doc.mlm.named_parameters():
         (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
     groups = [
-        {"params": decay, "weight_decay": config.weight_decay, "base_lr": config.lr},
-        {"params": no_decay, "weight_decay": 0.0, "base_lr": config.lr},
+        {"params": decay, "weight_decay": opt.weight_decay, "base_lr": opt.lr},
+        {"params": no_decay, "weight_decay": 0.0, "base_lr": opt.lr},
     ]
     if getattr(student, "idf", None) is not None and student.idf.requires_grad:
-        idf_lr = config.idf_lr if config.idf_lr is not None else config.lr
+        idf_lr = opt.idf_lr if opt.idf_lr is not None else opt.lr
         groups.append({"params": [student.idf], "weight_decay": 0.0, "base_lr": idf_lr})
-    return torch.optim.AdamW(groups, lr=config.lr)
+    return torch.optim.AdamW(groups, lr=opt.lr)
 
 
 class _Loop:
@@ -155,113 +147,101 @@ class _Loop:
         self.targets = None if targets is None else torch.as_tensor(targets, device=device)
         self.device = device
         self.output = output
-        self.lambda_d = LambdaSchedule(
-            config.flops_d_lambda, config.flops_d_warmup, config.flops_start
-        )
-        self.lambda_q = LambdaSchedule(
-            config.flops_q_lambda, config.flops_q_warmup, config.flops_start
-        )
-        self.result = TrainResult(output, config.steps, 0.0)
+        self.terms = configured(config.losses)  # the loss parts a step sums
+        self.lambda_d = document_weight(config.losses)
+        self.result = TrainResult(output, config.optimiser.steps, 0.0)
 
     def run(self, start: int) -> TrainResult:
-        c = self.c
+        run, steps = self.c.run, self.c.optimiser.steps
         self.output.mkdir(parents=True, exist_ok=True)
         mark_artefact(self.output, "training output")  # replaceable even if this run stops
         self.student.train()
         began = time.perf_counter()
-        bar = tqdm(total=c.steps, initial=start, desc="training", disable=not c.show_progress)
+        bar = tqdm(total=steps, initial=start, desc="training", disable=not run.show_progress)
+        dev = self.c.data.dev_queries
         with bar, open(self.output / LOG_FILE, "a", encoding="utf-8") as log:
-            if c.dev_queries and start == 0:
+            if dev and start == 0:
                 self.evaluate(0, log)  # the starting point
-            for step in range(start + 1, c.steps + 1):
+            for step in range(start + 1, steps + 1):
                 record = self.step(step)
                 self.result.history.append(record)
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in _SHOWN})
-                if step % c.log_every == 0 or step == c.steps:
+                if step % run.log_every == 0 or step == steps:
                     log.write(json.dumps({**record, "seconds": time.perf_counter() - began}))
                     log.write("\n")
                     log.flush()
-                if self.c.dev_queries and c.eval_every and step % c.eval_every == 0:
+                if dev and run.eval_every and step % run.eval_every == 0:
                     self.evaluate(step, log)
-                if c.save_every and step % c.save_every == 0:
+                if run.save_every and step % run.save_every == 0:
                     self.save_checkpoint(step)
-            if self.c.dev_queries and not (c.eval_every and c.steps % c.eval_every == 0):
-                self.evaluate(c.steps, log)
+            if dev and not (run.eval_every and steps % run.eval_every == 0):
+                self.evaluate(steps, log)
         self.result.seconds = time.perf_counter() - began
         self.save_model()
         return self.result
 
     def step(self, step: int) -> dict:
+        opt = self.c.optimiser
         parts = self.losses(step)
         self.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
-        if self.c.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.c.max_grad_norm)
-        factor = linear_lr_factor(step, self.c.warmup_steps, self.c.steps)
+        if opt.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.student.parameters(), opt.max_grad_norm)
+        factor = linear_lr_factor(step, opt.warmup_steps, opt.steps)
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         self.optimizer.step()
-        record = {"step": step, "lr": self.c.lr * factor}
+        record = {"step": step, "lr": opt.lr * factor}
         record.update({k: float(v.detach()) for k, v in parts.items()})
         return record
 
     def losses(self, step: int) -> dict[str, torch.Tensor]:
-        """Every loss part of one batch; "loss" is their weighted sum."""
-        c, train = self.c, self.data.train
-        idx = train.batch(step, c.batch_size, c.seed)
+        """Every configured loss part of one batch; "loss" is their weighted sum (ranking
+        parts first, then the sparsity penalties, as a separate sum)."""
+        batch, indexed = self.batch(step)
+        parts: dict[str, torch.Tensor] = {}
+        ranking = torch.zeros((), device=self.device)
+        penalties = torch.zeros((), device=self.device)
+        for term in self.terms:
+            parts[term.name] = term.loss.compute(batch)
+            weighted = term.weight(step) * parts[term.name]
+            if term.loss.kind == "ranking":
+                ranking = ranking + weighted
+            else:
+                penalties = penalties + weighted
+        parts["lambda_d"] = torch.tensor(self.lambda_d(step))
+        parts["loss"] = ranking + penalties
+        with torch.no_grad():
+            parts["doc_postings"] = (indexed > 0).sum(dim=1).float().mean()
+            parts["query_postings"] = (batch.queries > 0).sum(dim=1).float().mean()
+        return parts
+
+    def batch(self, step: int) -> tuple[Batch, torch.Tensor]:
+        """The losses' view of the step's batch, and the documents' indexed vectors."""
+        train, student = self.data.train, self.c.student
+        idx = train.batch(step, self.c.optimiser.batch_size, self.c.run.seed)
         groups = train.groups[idx]
         n, g = groups.shape
         q = self.student.encode_queries(
-            [train.queries[i] for i in train.query_index[idx]], c.query_max_length
+            [train.queries[i] for i in train.query_index[idx]], student.query_max_length
         )
         texts = [train.docs[i] for i in groups.ravel()]
-        d = self.student.encode_documents(texts, c.doc_max_length)  # the learnt part
+        d = self.student.encode_documents(texts, student.doc_max_length)  # the learnt part
         indexed = self.student.document_vectors(d, texts)  # + the lexical part, if any
         scores = q @ indexed.T  # (n, n * g): every query against every document of the batch
-        own = scores.view(n, n, g)[torch.arange(n), torch.arange(n)]  # (n, g), positive first
-        parts: dict[str, torch.Tensor] = {}
-        total = torch.zeros((), device=self.device)
-        if c.infonce_weight > 0:
-            positives, own_group = group_layout(n, g)
-            allowed = self._in_batch_allowed(idx, groups) if c.in_batch_negatives else own_group
-            parts["infonce"] = info_nce(
-                scores, positives.to(self.device), allowed.to(self.device), c.temperature
-            )
-            total = total + c.infonce_weight * parts["infonce"]
-        if self.targets is not None and c.kl_weight > 0:
-            parts["kl"] = kl_distillation(own, self.targets[idx], c.temperature)
-            total = total + c.kl_weight * parts["kl"]
-        if self.targets is not None and c.margin_mse_weight > 0:
-            parts["margin_mse"] = margin_mse(own, self.targets[idx])
-            total = total + c.margin_mse_weight * parts["margin_mse"]
-        total = total + self._regularizers(step, q, d, parts)
-        parts["loss"] = total
-        with torch.no_grad():
-            parts["doc_postings"] = (indexed > 0).sum(dim=1).float().mean()
-            parts["query_postings"] = (q > 0).sum(dim=1).float().mean()
-        return parts
-
-    def _regularizers(self, step: int, q, d, parts: dict) -> torch.Tensor:
-        c = self.c
-        total = torch.zeros((), device=self.device)
-        lam_d = self.lambda_d(step)
-        if c.doc_regularizer != "none":
-            mask = None if c.l0_doc_threshold is None else l0_doc_mask(d, c.l0_doc_threshold)
-            if c.student == "siamese":
-                penalty = flops(d, mask)
-            elif c.doc_regularizer == "idf-flops":
-                penalty = idf_aware_flops(d, self.student.idf, mask)
-            else:
-                penalty = matched_flops(d, self.student.idf, mask)
-            parts["flops_d"] = penalty
-            total = total + lam_d * penalty
-        lam_q = self.lambda_q(step)
-        if c.student == "siamese" and c.flops_q_lambda > 0:
-            parts["flops_q"] = flops(q)
-            total = total + lam_q * parts["flops_q"]
-        parts["lambda_d"] = torch.tensor(lam_d)
-        return total
+        batch = Batch(
+            queries=q,
+            docs=d,
+            scores=scores,
+            own=scores.view(n, n, g)[torch.arange(n), torch.arange(n)],  # positive first
+            targets=None if self.targets is None else self.targets[idx],
+            idf=getattr(self.student, "idf", None),
+            student=student.kind,
+            settings=self.c.losses,
+            in_batch_allowed=lambda: self._in_batch_allowed(idx, groups),
+        )
+        return batch, indexed
 
     def _in_batch_allowed(self, idx: np.ndarray, groups: np.ndarray) -> torch.Tensor:
         """Every document of the batch is a negative for every query, except the query's
@@ -273,19 +253,20 @@ class _Loop:
 
     def evaluate(self, step: int, log) -> None:
         c = self.c
+        mode = c.data.dev_mode
         began = time.perf_counter()
-        doc_length = c.dev_doc_max_length or c.doc_max_length
+        doc_length = c.data.dev_doc_max_length or c.student.doc_max_length
         metrics = evaluate_dev(
-            self.student, self.data.dev, c.query_max_length, doc_length, c.dev_mode
+            self.student, self.data.dev, c.student.query_max_length, doc_length, mode
         )
         seconds = round(time.perf_counter() - began, 2)
         self.result.dev_seconds += seconds
         entry = {"step": step, **metrics}
         self.result.dev.append(entry)
-        log.write(json.dumps({"dev": {**entry, "mode": c.dev_mode, "seconds": seconds}}) + "\n")
+        log.write(json.dumps({"dev": {**entry, "mode": mode, "seconds": seconds}}) + "\n")
         log.flush()
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-        tqdm.write(f"step {step}: dev ({c.dev_mode}, {seconds:.0f} s) {shown}")
+        tqdm.write(f"step {step}: dev ({mode}, {seconds:.0f} s) {shown}")
 
     def save_checkpoint(self, step: int) -> None:
         folder = self.output / "checkpoints" / ckpt.checkpoint_name(step)

@@ -98,11 +98,11 @@ def quick_config(output: Path, train_data: Path, **changes):
         flops_d_lambda=1e-3,
         flops_d_warmup=10,
         show_progress=False,
-        threads=1,  # faster than two on busy cores; see TrainConfig.threads
+        threads=1,  # faster than two on busy cores; see RunConfig.threads
         teacher_cache=str(output.parent / "teacher-cache"),
     )
     base.update(changes)
-    return TrainConfig(**base)
+    return TrainConfig.from_dict(base)
 
 
 @pytest.fixture(scope="session")

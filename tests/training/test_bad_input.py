@@ -46,13 +46,13 @@ def test_unknown_field_and_wrong_types(tmp_path):
     with pytest.raises(SpireError, match="not valid JSON"):
         TrainConfig.from_json(path)
     # An int where a float is expected is fine (JSON writes 1.0 as 1).
-    assert TrainConfig.from_dict({"output": "x", "train_data": "y", "lr": 1}).lr == 1
+    assert TrainConfig.from_dict({"output": "x", "train_data": "y", "lr": 1}).optimiser.lr == 1
 
 
 @pytest.mark.parametrize(
     "changes, fragment",
     [
-        ({"student": "dense"}, "student must be one of"),
+        ({"student": "dense"}, "student.kind must be one of"),
         ({"train_split": "test"}, "evaluation split"),
         ({"kl_weight": 1.0}, "need teachers"),
         ({"student": "siamese", "doc_regularizer": "idf-flops"}, "inference-free students only"),
@@ -100,7 +100,7 @@ def test_missing_query_generator(tmp_path, test_only_beir):
         query_generator="/no/such/generator",
         negatives_from="bm25",
     )
-    config.train_data = None  # pseudo-queries alone
+    config.data.train_data = None  # pseudo-queries alone
     _fails_fast(config, "query generator '/no/such/generator' could not be loaded")
     assert not (tmp_path / "out").exists()
 
@@ -118,7 +118,7 @@ def test_missing_data_and_occupied_output(tmp_path, toy_triples):
 def test_incompatible_checkpoints(toy_run, tmp_path):
     config, result = toy_run
     checkpoint = result.output / "checkpoints" / "step-0000010"
-    data = config.train_data
+    data = config.data.train_data
 
     def resume(**changes):
         return quick_config(tmp_path / "r", data, resume=str(checkpoint), **changes)
@@ -192,9 +192,12 @@ def test_registered_on_the_main_app_bad_input_exits_2_with_one_line(tmp_path):
 
 def test_a_checkpoint_from_before_stem_classes_was_trained_without_them(tmp_path):
     from training.checkpoint import check_compatible
+    from training.config import flatten
 
-    config = TrainConfig(output="x", train_data="y").to_dict()
-    old = {"step": 1, "config": {k: v for k, v in config.items() if k != "lexical_stem_class_max"}}
+    config = TrainConfig.from_dict({"output": "x", "train_data": "y"}).to_dict()
+    flat = flatten(config)  # as checkpoints of before the sections hold it
+    old = {"step": 1, "config": {k: v for k, v in flat.items() if k != "lexical_stem_class_max"}}
     with pytest.raises(SpireError, match="lexical_stem_class_max=0, this config has .*=4"):
         check_compatible(old, config, tmp_path)
-    check_compatible(old, {**config, "lexical_stem_class_max": 0}, tmp_path)
+    config["student"]["lexical_stem_class_max"] = 0
+    check_compatible(old, config, tmp_path)

@@ -37,19 +37,23 @@ def test_corpus_mode_ranks_every_corpus_document(dev_and_student):
     assert dev.corpus_ids == [d for d, _, _ in CORPUS]  # the whole corpus, test docs too
     assert not set(dev.queries) & {q for q, _, _ in TEST}  # dev queries come from train
     student.train()
-    run = dev_run(student, dev, config.query_max_length, config.doc_max_length)
+    run = dev_run(student, dev, config.student.query_max_length, config.student.doc_max_length)
     assert student.training  # put back as it was
     # Brute force: every corpus document, encoded one at a time, dense dot products.
     with torch.no_grad():
         student.eval()
         docs = torch.cat(  # learnt part + lexical part, as indexed
             [
-                student.document_vectors(student.encode_documents([t], config.doc_max_length), [t])
+                student.document_vectors(
+                    student.encode_documents([t], config.student.doc_max_length), [t]
+                )
                 for t in dev.corpus_texts
             ]
         )
         qids = sorted(dev.queries)
-        queries = student.encode_queries([dev.queries[q] for q in qids], config.query_max_length)
+        queries = student.encode_queries(
+            [dev.queries[q] for q in qids], config.student.query_max_length
+        )
         student.train()
     scores = (queries @ docs.T).numpy()
     assert sorted(run) == qids
@@ -68,11 +72,15 @@ def test_pool_mode_scores_only_the_pools(dev_and_student):
     from training.dev_eval import dev_run, evaluate_dev
 
     config, dev, student = dev_and_student
-    run = dev_run(student, dev, config.query_max_length, config.doc_max_length, "pool")
+    run = dev_run(
+        student, dev, config.student.query_max_length, config.student.doc_max_length, "pool"
+    )
     assert {q: sorted(docs) for q, docs in run.items()} == {
         q: sorted(pool) for q, pool in dev.pools.items()
     }
-    metrics = evaluate_dev(student, dev, config.query_max_length, config.doc_max_length, "pool")
+    metrics = evaluate_dev(
+        student, dev, config.student.query_max_length, config.student.doc_max_length, "pool"
+    )
     assert set(metrics) == {"nDCG@10", "RR@10"}
 
 

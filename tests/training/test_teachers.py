@@ -116,7 +116,14 @@ def test_the_student_teacher_scores_as_the_untrained_student(tmp_path, splade_ti
         "Mitochondria make ATP in the cells of animals and plants.",
         "The extended warranty covers extending repairs.",
     ]
-    config = TrainConfig(output=str(tmp_path / "m"), doc_max_length=32, query_max_length=16)
+    config = TrainConfig.from_dict(
+        {
+            "output": str(tmp_path / "m"),
+            "train_data": "-",
+            "doc_max_length": 32,
+            "query_max_length": 16,
+        }
+    )
     queries = ["capital of france", "mitochondria atp", "extends"]
     pairs = np.array([[q, d] for q in range(3) for d in range(3)])
     scores = load_teacher("student", corpus, config).score(queries, corpus, pairs).reshape(3, 3)

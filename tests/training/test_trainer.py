@@ -20,7 +20,9 @@ def _infonce_over(student, data, config) -> float:
 
     train = data.train
     seen = np.unique(
-        np.concatenate([train.batch(s, config.batch_size, config.seed) for s in range(1, 21)])
+        np.concatenate(
+            [train.batch(s, config.optimiser.batch_size, config.run.seed) for s in range(1, 21)]
+        )
     )
     student.eval()
     losses = []
@@ -29,10 +31,10 @@ def _infonce_over(student, data, config) -> float:
             idx = seen[lo : lo + 16]
             groups = train.groups[idx]
             q = student.encode_queries(
-                [train.queries[i] for i in train.query_index[idx]], config.query_max_length
+                [train.queries[i] for i in train.query_index[idx]], config.student.query_max_length
             )
             d = student.encode_documents(
-                [train.docs[i] for i in groups.ravel()], config.doc_max_length
+                [train.docs[i] for i in groups.ravel()], config.student.doc_max_length
             )
             positives, own = group_layout(len(idx), groups.shape[1])
             losses.append(info_nce(q @ d.T, positives, own).item() * len(idx))
@@ -50,7 +52,7 @@ def test_training_lowers_the_loss(toy_run):
     from encoders.idf import load_idf_json
     from encoders.loading import load_tokenizer
 
-    out = config.output
+    out = config.run.output
     after = build_student(
         "inference-free", out, load_idf_json(f"{out}/idf.json", load_tokenizer(out))
     )
@@ -73,7 +75,7 @@ def test_output_is_a_model_folder_spire_loads_and_evaluates(toy_run, tiny_beir):
     for name in ("config.json", "model.safetensors", "tokenizer.json", "idf.json"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "training_config.json").read_text())
-    assert summary["config"]["steps"] == 20
+    assert summary["config"]["optimiser"]["steps"] == 20
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [10, 20]
     encoder = load_encoder(str(out), "inference-free")
@@ -91,7 +93,7 @@ def test_resume_repeats_the_uninterrupted_run(toy_run, tmp_path):
 
     config, result = toy_run
     first = result.output / "checkpoints" / "step-0000010"
-    resumed = train(quick_config(tmp_path / "resumed", config.train_data, resume=str(first)))
+    resumed = train(quick_config(tmp_path / "resumed", config.data.train_data, resume=str(first)))
     assert [h["step"] for h in resumed.history] == list(range(11, 21))
     for a, b in zip(result.history[10:], resumed.history, strict=True):
         assert a == pytest.approx(b, rel=0, abs=0), (a, b)
@@ -180,7 +182,7 @@ def test_distillation_with_learnt_idf_on_a_beir_train_split(tiny_beir, tmp_path,
     from encoders.loading import load_tokenizer
 
     learnt = load_idf_json(result.output / "idf.json", load_tokenizer("splade-tiny"))
-    start = initial_idf("splade-tiny", prepare_data(config).corpus, config.doc_max_length)
+    start = initial_idf("splade-tiny", prepare_data(config).corpus, config.student.doc_max_length)
     assert np.abs(learnt - start).max() > 1e-3  # the IDF moved
 
 

@@ -1,11 +1,16 @@
 """FLOPS regulariser (Paria et al. 2020, as used by SPLADE): the squared mean activation of
 each vocabulary term over a batch, summed. It approximates the expected number of
 multiplications a query-document match costs, so it favours terms that few documents use
-(short posting lists) rather than merely short vectors."""
+(short posting lists) rather than merely short vectors.
+
+Registered here: "query-flops" (a siamese student's query vectors). The document
+penalties "flops" and "idf-flops" are registered in idf_flops.py."""
 
 from __future__ import annotations
 
 from torch import Tensor
+
+from .registry import Batch, register
 
 
 def flops(reps: Tensor, row_mask: Tensor | None = None) -> Tensor:
@@ -19,3 +24,14 @@ def flops(reps: Tensor, row_mask: Tensor | None = None) -> Tensor:
     if row_mask is not None:
         weights = weights * row_mask.to(weights.dtype).unsqueeze(-1)
     return (weights.mean(dim=0) ** 2).sum()
+
+
+FLOPS_CITATION = (
+    "Paria et al., 'Minimizing FLOPs to Learn Efficient Sparse Representations', ICLR "
+    "2020; as used by SPLADE (Formal, Piwowarski and Clinchant, SIGIR 2021)"
+)
+
+
+@register("query-flops", FLOPS_CITATION, kind="query", students=("siamese",))
+def query_flops_loss(batch: Batch) -> Tensor:
+    return flops(batch.queries)

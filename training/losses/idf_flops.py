@@ -35,7 +35,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .flops import flops
+from .flops import FLOPS_CITATION, flops
+from .l0_mask import L0_CITATION, batch_doc_mask
+from .registry import Batch, register
 
 
 def _check(doc_weights: Tensor, idf: Tensor) -> None:
@@ -61,3 +63,28 @@ def matched_flops(doc_weights: Tensor, idf: Tensor, row_mask: Tensor | None = No
     the document penalty."""
     _check(doc_weights, idf)
     return flops(doc_weights * idf.detach().clamp(min=0), row_mask)
+
+
+@register(
+    "flops",
+    f"{FLOPS_CITATION}; on an inference-free student's matched vector idf * w; {L0_CITATION}",
+    kind="document",
+)
+def document_flops_loss(batch: Batch) -> Tensor:
+    """FLOPS on the document vectors as matched: w for a siamese student, idf * w for an
+    inference-free one (`matched_flops`)."""
+    mask = batch_doc_mask(batch)
+    if batch.student == "siamese":
+        return flops(batch.docs, mask)
+    return matched_flops(batch.docs, batch.idf, mask)
+
+
+@register(
+    "idf-flops",
+    "Geng, Ru and Yang, 'Towards Competitive Search Relevance for Inference-Free Learned "
+    f"Sparse Retrievers', arXiv:2411.04403, 2024; {L0_CITATION}",
+    kind="document",
+    students=("inference-free",),
+)
+def idf_aware_flops_loss(batch: Batch) -> Tensor:
+    return idf_aware_flops(batch.docs, batch.idf, batch_doc_mask(batch))

@@ -1,9 +1,13 @@
-"""InfoNCE (softmax cross-entropy over candidates) with hard and in-batch negatives."""
+"""InfoNCE (softmax cross-entropy over candidates) with hard and in-batch negatives.
+
+Registered as the ranking loss "infonce" (flat config key infonce_weight)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from .registry import Batch, register
 
 
 def group_layout(n_queries: int, group_size: int) -> tuple[Tensor, Tensor]:
@@ -39,3 +43,19 @@ def info_nce(
         allowed[torch.arange(len(positives)), positives] = True
         logits = logits.masked_fill(~allowed, float("-inf"))
     return torch.nn.functional.cross_entropy(logits, positives.to(logits.device))
+
+
+@register(
+    "infonce",
+    "van den Oord, Li and Vinyals, 'Representation Learning with Contrastive Predictive "
+    "Coding', arXiv:1807.03748, 2018; in-batch negatives as in Karpukhin et al., 'Dense "
+    "Passage Retrieval for Open-Domain Question Answering', EMNLP 2020",
+)
+def infonce_loss(batch: Batch) -> Tensor:
+    """Over the own group (hard negatives), or the whole batch with in_batch_negatives."""
+    n, group = batch.own.shape
+    positives, own_group = group_layout(n, group)
+    settings = batch.settings
+    allowed = batch.in_batch_allowed() if settings.in_batch_negatives else own_group
+    device = batch.scores.device
+    return info_nce(batch.scores, positives.to(device), allowed.to(device), settings.temperature)

@@ -1,10 +1,12 @@
 """KL distillation: the student's score distribution over a query's candidates learns the
-teacher's."""
+teacher's. Registered as the ranking loss "kl" (flat config key kl_weight)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from .registry import Batch, register
 
 
 def kl_distillation(student: Tensor, teacher: Tensor, temperature: float = 1.0) -> Tensor:
@@ -21,3 +23,14 @@ def kl_distillation(student: Tensor, teacher: Tensor, temperature: float = 1.0) 
         log_student, log_teacher, reduction="none", log_target=True
     ).sum(dim=-1)
     return per_query.mean()
+
+
+@register(
+    "kl",
+    "Hinton, Vinyals and Dean, 'Distilling the Knowledge in a Neural Network', "
+    "arXiv:1503.02531, 2015; for SPLADE, Formal et al., 'From Distillation to Hard "
+    "Negative Sampling', SIGIR 2022",
+    needs_teachers=True,
+)
+def kl_loss(batch: Batch) -> Tensor:
+    return kl_distillation(batch.own, batch.targets, batch.settings.temperature)

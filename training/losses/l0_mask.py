@@ -14,6 +14,13 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from .registry import Batch
+
+L0_CITATION = (
+    "with losses.l0_doc_threshold, only documents over it pay (Shen, Geng and Yang, "
+    "'Exploring l0 Sparsification for Inference-free Sparse Retrievers', SIGIR 2025)"
+)
+
 
 def l0_doc_mask(reps: Tensor, max_terms: int) -> Tensor:
     """1.0 for rows with more than `max_terms` non-zero entries, else 0.0 (shape (N,))."""
@@ -26,3 +33,10 @@ def threshold_activations(reps: Tensor, threshold: float) -> Tensor:
     if threshold <= 0:
         return reps
     return reps * (reps >= threshold).to(reps.dtype)
+
+
+def batch_doc_mask(batch: Batch) -> Tensor | None:
+    """The l0 row mask of the batch's documents, or None when losses.l0_doc_threshold is
+    not set (every document pays the penalty)."""
+    threshold = batch.settings.l0_doc_threshold
+    return None if threshold is None else l0_doc_mask(batch.docs, threshold)

@@ -1,8 +1,12 @@
-"""MarginMSE (Hofstätter et al.): match the teacher's positive-minus-negative margins."""
+"""MarginMSE (Hofstätter et al.): match the teacher's positive-minus-negative margins.
+
+Registered as the ranking loss "margin_mse" (flat config key margin_mse_weight)."""
 
 from __future__ import annotations
 
 from torch import Tensor
+
+from .registry import Batch, register
 
 
 def margin_mse(student: Tensor, teacher: Tensor) -> Tensor:
@@ -16,3 +20,13 @@ def margin_mse(student: Tensor, teacher: Tensor) -> Tensor:
     student_margins = student[:, :1] - student[:, 1:]
     teacher_margins = teacher[:, :1] - teacher[:, 1:]
     return ((student_margins - teacher_margins.to(student.dtype)) ** 2).mean()
+
+
+@register(
+    "margin_mse",
+    "Hofstätter et al., 'Improving Efficient Neural Ranking Models with Cross-Architecture "
+    "Knowledge Distillation', arXiv:2010.02666, 2020",
+    needs_teachers=True,
+)
+def margin_mse_loss(batch: Batch) -> Tensor:
+    return margin_mse(batch.own, batch.targets)

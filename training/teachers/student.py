@@ -32,13 +32,14 @@ class StudentTeacher:
         from ..models import build_from_config
 
         self.student = build_from_config(config, corpus)
-        self.query_max_length = config.query_max_length
-        self.doc_max_length = config.doc_max_length
+        student = config.student
+        self.query_max_length = student.query_max_length
+        self.doc_max_length = student.doc_max_length
         lexical = json.dumps(self.student.lexical.to_dict(), sort_keys=True)
         # The initial IDF (and the lexical avgdl) are counted on `corpus`: part of the key.
         self._key = (
-            f"student|{config.student}|{config.init_model}|lexical={lexical}|"
-            f"threshold={config.activation_threshold}|"
+            f"student|{student.kind}|{student.init_model}|lexical={lexical}|"
+            f"threshold={student.activation_threshold}|"
             f"q{self.query_max_length}|d{self.doc_max_length}|corpus={corpus_key(corpus)}"
         )
 
