@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -12,6 +14,34 @@ import scipy.sparse as sp
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 BUNDLED_CRANFIELD = REPO / "spire" / "data" / "cranfield"
+
+
+def shared_data_missing(path: Path) -> NoReturn:
+    """Skip a test whose ../shared data is not here; fail it under SPIRE_REQUIRE_SHARED_DATA=1,
+    which .ci/run sets, so that a green CI never means "nothing checked"."""
+    reason = f"{path} is not here (the shared data folder beside the repository)"
+    if os.environ.get("SPIRE_REQUIRE_SHARED_DATA") == "1":
+        pytest.fail(f"{reason}, and SPIRE_REQUIRE_SHARED_DATA=1 requires it", pytrace=False)
+    pytest.skip(f"{reason}; set SPIRE_REQUIRE_SHARED_DATA=1 to make this a failure")
+
+
+def shared_data(*parts: str) -> Path:
+    """../shared/data/<parts>, or skip (fail under SPIRE_REQUIRE_SHARED_DATA=1) if missing."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        shared_data_missing(path)
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _keep_corpus_work():
+    """Encode each corpus once per test session, whichever test or command asks first
+    (eval/cache.py): the regressions' commands and the fixtures below share it."""
+    from eval import cache
+
+    cache.keep()
+    yield
+    cache.keep(False)
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +93,7 @@ def shared_systems(splade_tiny_path):
     cache: dict = {}
 
     def get(dataset: str, split: str = "test"):
-        folder = BUNDLED_CRANFIELD if dataset == "cranfield" else SHARED_DATA / dataset
-        if not folder.is_dir():
-            pytest.skip(f"{folder} is not here")
+        folder = BUNDLED_CRANFIELD if dataset == "cranfield" else shared_data(dataset)
         if (dataset, split) not in cache:
             cache[dataset, split] = Systems(load_dataset(folder, split), show_progress=False)
         return cache[dataset, split]

@@ -13,7 +13,7 @@ import pytest
 from eval.datasets import load_corpus, load_dataset
 from eval.jsonl import read_lines
 from spire.errors import SpireError
-from tests.conftest import SHARED_DATA, write_beir
+from tests.conftest import shared_data, write_beir
 
 CORPUS = [
     {"_id": "d1", "title": "Alpha", "text": "first document"},
@@ -159,9 +159,7 @@ def test_no_warning_when_every_document_has_text(beir):
     [("cranfield", False), ("cisi", False), ("vaswani", False), ("scifact", True)],
 )
 def test_shares_id_space_of_the_real_collections(name, shares):
-    folder = SHARED_DATA / name
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is not available")
+    folder = shared_data(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cranfield has empty documents
         data = load_dataset(folder)

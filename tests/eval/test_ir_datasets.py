@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
-SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact"
+from tests.conftest import SHARED_DATA, shared_data
+
+SCIFACT = SHARED_DATA / "scifact"
 
 PROBE = """
 import json
@@ -24,8 +25,8 @@ print(json.dumps({{"name": a.name, "docs": len(a.corpus), "queries": len(a.queri
 """
 
 
-@pytest.mark.skipif(not SCIFACT.is_dir(), reason="../shared/data/scifact is not here")
 def test_beir_id_matches_the_folder_loader(tmp_path):
+    shared_data("scifact")
     # ir_datasets checks checksums only on download, so a zip of the BEIR folder placed
     # where the download would land is accepted (see ../shared/MODELS.md).
     source = tmp_path / "beir" / "scifact" / "source.zip"

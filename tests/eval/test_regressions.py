@@ -1,51 +1,62 @@
-"""Every number in regressions/*.json, re-measured (Pyserini's "2CR" habit)."""
+"""Every number in regressions/*.json, re-measured by running its command (Pyserini's
+"2CR": a condition is a command, and docs/results.md is rendered from the same files).
+
+A file's `before` commands (regressions/training.json: `spire train`) run once per
+session, with $OUT a fresh folder; its entries then evaluate what they wrote.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from eval.pipeline import report
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
+from tests.regression_commands import (
+    command_id,
+    mismatches,
+    regression_files,
+    run_spire,
+)
 
 
 def _entries():
-    for path in sorted((REPO / "regressions").glob("*.json")):
-        spec = json.loads(path.read_text())
+    for stem, spec in regression_files():
         for entry in spec["entries"]:
-            if "system" not in entry:
-                continue  # regressions/training.json: tests/training/test_recipe_regression.py
-            marks = [pytest.mark.slow] if entry.get("slow") else []
+            marks = [pytest.mark.slow] if entry.get("slow", spec.get("slow")) else []
             marks += [pytest.mark.full] if entry.get("full") else []
-            options = entry.get("options", {})
-            label = "+".join(options.get("hybrid_of", [])) or entry["system"]
-            if "encoder_options" in options:
-                label += "+" + ",".join(f"{k}={v}" for k, v in options["encoder_options"].items())
-            name = f"{path.stem}:{entry['dataset']}:{label}"
-            yield pytest.param(entry, id=name, marks=marks)
+            name = f"{stem}:{command_id(entry['command'])}"
+            yield pytest.param(stem, spec, entry, id=name, marks=marks)
 
 
-@pytest.mark.parametrize("entry", list(_entries()))
-def test_regression(entry, shared_systems):
-    systems = shared_systems(entry["dataset"], entry["split"])
-    options = entry.get("options", {})
-    if "encoder_options" in options:
-        lexical = dict(options["encoder_options"])
-        systems = systems.lexical_variant(
-            lexical.pop("lexical_weight"), lexical.pop("lexical_params", None)
-        )
-        assert not lexical, f"encoder options other than the lexical term: {lexical}"
-    if entry["system"] == "hybrid":
-        # The shared Systems caches its parts' runs; only the fusion is recomputed.
-        systems.hybrid_of = tuple(options["hybrid_of"])
-        systems.fusion = options.get("fusion", "rrf")
-        systems._results.pop("hybrid", None)
-    result = report(systems.run(entry["system"]), systems.data)
-    for metric, expected in entry["metrics"].items():
-        got = result.metrics[metric]
-        assert got == pytest.approx(expected, abs=entry["tolerance"]), (
-            f"{entry['command']}: {metric} {got:.4f}, expected {expected} ± {entry['tolerance']}"
-        )
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory):
+    """get(stem, spec) -> the $-variables of that file, after its `before` commands ran."""
+    done: dict[str, dict[str, str]] = {}
+
+    def get(stem: str, spec: dict) -> dict[str, str]:
+        if stem not in done:
+            variables = {"OUT": str(tmp_path_factory.mktemp(stem) / "out")}
+            for command in spec.get("before", []):
+                run_spire(command, variables)
+            done[stem] = variables
+        return done[stem]
+
+    return get
+
+
+@pytest.mark.parametrize(("stem", "spec", "entry"), list(_entries()))
+def test_regression(stem, spec, entry, prepared):
+    command = entry["command"]
+    got = run_spire(command, prepared(stem, spec))["metrics"]  # spire eval --json
+    failures = mismatches(got, entry["metrics"], entry["tolerance"])
+    assert not failures, f"{command}: " + "; ".join(failures)
+
+
+def test_missing_shared_data_skips_here_and_fails_in_ci(monkeypatch):
+    command = "spire eval ../shared/data/no-such-collection --baseline bm25"
+    monkeypatch.delenv("SPIRE_REQUIRE_SHARED_DATA", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no-such-collection is not here"):
+        run_spire(command)
+    monkeypatch.setenv("SPIRE_REQUIRE_SHARED_DATA", "1")
+    with pytest.raises(pytest.fail.Exception, match="SPIRE_REQUIRE_SHARED_DATA=1 requires it"):
+        run_spire(command)
+    assert "export SPIRE_REQUIRE_SHARED_DATA=1" in (REPO / ".ci" / "run").read_text()
