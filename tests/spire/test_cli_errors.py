@@ -199,3 +199,20 @@ def test_usage_errors_exit_2(args):
 def test_bad_lexical_weight(beir, tmp_path, args, fragment):
     assert_input_error(spire("index", beir, "--out", tmp_path / "idx", *args), fragment)
     assert_input_error(spire("eval", beir, *args), fragment)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "--out", "o", "--data", "d", "--threads", "-1"),
+        ("eval", "d", "--threads", "-1"),
+        ("eval", "d", "--idf", "training"),
+        ("index", "d", "--out", "o", "--idf", "training"),
+    ],
+    ids=["train-threads", "eval-threads", "eval-idf", "index-idf"],
+)
+def test_threads_and_idf_options_check_their_values(args):
+    """--threads (train, eval) and --idf (eval, index) exist and refuse a bad value."""
+    proc = spire(*args)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert f"Invalid value for '{args[-2]}'" in proc.stderr, proc.stderr
