@@ -63,8 +63,11 @@ def _conditions(files: list[tuple[str, dict]]) -> str:
 
 def render() -> str:
     files = [(p.stem, json.loads(p.read_text())) for p in sorted(REGRESSIONS.glob("*.json"))]
+    # A file of another shape (not yet a command + metrics per entry) has its own test
+    # and is left out (tests/eval/test_regressions.py reports it as skipped).
+    commands = [(s, f) for s, f in files if all("metrics" in e for e in f["entries"])]
     return TEMPLATE.read_text().format(
-        generated=GENERATED, tables=_tables(files), conditions=_conditions(files)
+        generated=GENERATED, tables=_tables(commands), conditions=_conditions(commands)
     )
 
 

@@ -26,6 +26,12 @@ def regression_files() -> list[tuple[str, dict]]:
     return [(p.stem, json.loads(p.read_text())) for p in sorted(REGRESSIONS.glob("*.json"))]
 
 
+def in_command_form(spec: dict) -> bool:
+    """Every entry a `command` and the `metrics` it prints (a file of another shape is
+    checked by its own test until it is converted)."""
+    return all("command" in e and "metrics" in e for e in spec["entries"])
+
+
 def command_id(command: str) -> str:
     """A short test id: the command without `spire`, folders by their last name."""
     words = shlex.split(command)[1:]
