@@ -6,6 +6,7 @@ fuses the runs of the systems it names. Each system yields a Run and its statist
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from indexing import EncoderInfo, InvertedIndex
 from retrieval import Searcher
 from spire.errors import SpireError
 
+from .cache import cached, corpus_key, dataset_key
 from .datasets import Dataset
 from .run import Run
 
@@ -73,24 +75,22 @@ class Systems:
     def _compute(self, name: str) -> SystemResult:
         if name in SPARSE:
             return self._sparse(name)
+        progress = {"show_progress": self.show_progress}
         if name == "bm25":
             from .baselines.bm25 import bm25_run
 
-            start = time.perf_counter()
-            run = bm25_run(self.data, k=self.k, show_progress=self.show_progress)
-            return SystemResult(
-                name,
-                run,
-                {"engine": "lucene", "k1": 0.9, "b": 0.4, "seconds": time.perf_counter() - start},
-            )
+            key = ("bm25", dataset_key(self.data), self.k)
+            run, seconds = cached(key, lambda: _timed(bm25_run, self.data, k=self.k, **progress))
+            stats = {"engine": "lucene", "k1": 0.9, "b": 0.4, "seconds": seconds}
+            return SystemResult(name, run, stats)
         if name == "dense":
             from .baselines.dense import dense_run
 
-            start = time.perf_counter()
-            run = dense_run(self.data, self.dense_model, k=self.k, show_progress=self.show_progress)
-            return SystemResult(
-                name, run, {"model": self.dense_model, "seconds": time.perf_counter() - start}
+            key = ("dense", dataset_key(self.data), self.dense_model, self.k)
+            run, seconds = cached(
+                key, lambda: _timed(dense_run, self.data, self.dense_model, k=self.k, **progress)
             )
+            return SystemResult(name, run, {"model": self.dense_model, "seconds": seconds})
         return self._hybrid()
 
     def _hybrid(self) -> SystemResult:
@@ -129,11 +129,12 @@ class Systems:
                 encoder.idf if encoder.idf is not None else encoder.fit_idf(self.data.corpus.texts)
             )
             self._idf_from = encoder.idf_from
-            start = time.perf_counter()
-            docs = encoder.encode_documents(
-                self.data.corpus.texts, show_progress=self.show_progress
+            texts, progress = self.data.corpus.texts, self.show_progress
+            key = ("sparse-docs", corpus_key(self.data), _document_key(self.model, options))
+            docs, seconds = cached(
+                key, lambda: _timed(encoder.encode_documents, texts, show_progress=progress)
             )
-            self._docs = (docs, idf, time.perf_counter() - start)
+            self._docs = (docs, idf, seconds)
         return self._docs
 
     def _sparse(self, mode: str) -> SystemResult:
@@ -185,10 +186,31 @@ class Systems:
             "top10_identical_to_spire": agree / max(len(qids), 1),
         }
         stats.pop("search_ms_per_query", None)
+        stats.pop("compile_s", None)
         lucene.dataset = self.data.name
         return SystemResult(ours.system, lucene, stats)
 
-        stats.pop("compile_s", None)
+
+# load_encoder arguments that leave the document vectors as they are: the query side, the
+# IDF, and the lexical term (added after encoding, in _sparse).
+NOT_DOCUMENT_OPTIONS = ("query_max_length", "idf", "idf_source", "lexical_weight", "lexical_params")
+
+
+def _document_key(model: str, options: dict) -> str:
+    """The load_encoder arguments that shape document vectors, defaults filled in, so that
+    `spire eval`'s explicit options and a bare Systems share one encoding."""
+    bound = inspect.signature(load_encoder).bind(model, "inference-free", **options)
+    bound.apply_defaults()
+    same = {k: v for k, v in bound.arguments.items() if k not in NOT_DOCUMENT_OPTIONS}
+    return repr(sorted(same.items()))
+
+
+def _timed(work, *args, **kwargs) -> tuple:
+    """(work's result, its seconds)."""
+    start = time.perf_counter()
+    result = work(*args, **kwargs)
+    return result, time.perf_counter() - start
+
 
 def _top(scores: dict[str, float], n: int) -> list[str]:
     return sorted(scores, key=lambda d: -scores[d])[:n]
