@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA, write_beir
+from tests.conftest import SHARED_DATA, shared_data_missing, write_beir
 
 TOY_TRIPLES = SHARED_DATA / "msmarco-toy-triples" / "train_triples.jsonl"
 
@@ -77,7 +77,7 @@ def test_only_beir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def toy_triples() -> Path:
     if not TOY_TRIPLES.is_file():
-        pytest.skip(f"{TOY_TRIPLES} is not here")
+        shared_data_missing(TOY_TRIPLES)
     return TOY_TRIPLES
 
 
