@@ -3,7 +3,8 @@ distillation losses with FLOPS / IDF-aware FLOPS sparsity, heterogeneous teacher
 ensembles, and a resumable trainer. See docs/training.md.
 
     from training import TrainConfig, train
-    result = train(TrainConfig(output="models/mine", train_data="../shared/data/scifact"))
+    config = TrainConfig.from_dict({"output": "models/mine", "train_data": "data/scifact"})
+    result = train(config)  # sections: config.data, .student, .losses, .teachers, .optimiser, .run
 """
 
 from importlib import import_module
