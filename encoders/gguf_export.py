@@ -34,5 +34,9 @@ def dequantise_folder(folder: Path) -> None:
     with staged_files(folder) as staging:
         tokenizer.save_pretrained(staging)
         save_file(tensors, staging / WEIGHTS, metadata={"format": "pt", "source": name})
+    config = model.config
+    config.architectures = [type(model).__name__]  # what loaders read the model kind from
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the folder's weights are float32, not GGUF
     with staged_files(folder) as staging:
-        model.config.save_pretrained(staging)
+        config.save_pretrained(staging)
