@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 from indexing import InvertedIndex
 from indexing.blocks import DEFAULT_SHIFT
 from indexing.incremental.reader import SegmentReader
-from spire.arguments import check_k, check_queries, check_query
-from spire.errors import ArgumentError
+from spire.core.arguments import check_k, check_queries, check_query
+from spire.core.errors import ArgumentError
 
 from .batch import BatchSearch, Knobs
 from .explain import Contribution, Hit, SegmentHit, contributions
@@ -196,6 +196,7 @@ class Searcher:
         `options`: `snap` (a snapshot; the latest by default) and overrides of the
         searcher's n_threads, algorithm, query_terms, rescore, prune_postings and
         block_factor."""
+        k = check_k(k)
         located = self.search_located(queries, k, show_progress=show_progress, **options)
         return [[Hit(h.docid, h.score) for h in row] for row in located]
 
@@ -236,7 +237,7 @@ class Searcher:
         """(doc numbers, dequantised scores, hit counts) as (n, k), (n, k), (n,) arrays:
         row i holds counts[i] hits, best first, then padding (-1, 0). Numbers run over
         the snapshot's segments in order (a plain index: its internal numbers)."""
-        queries, k = sp.csr_matrix(queries, dtype=np.float32), check_k(k)
+        queries = sp.csr_matrix(queries, dtype=np.float32)
         snap = snap if snap is not None else self.snapshot()
         opts = self.knobs if not knobs else _knobs(**{**self.knobs.__dict__, **knobs})
         threads = self.n_threads if n_threads is None else int(n_threads)
