@@ -35,14 +35,19 @@ def _entries():
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory):
     """get(stem, spec) -> the $-variables of that file, after its `before` commands ran."""
-    done: dict[str, dict[str, str]] = {}
+    done: dict[str, dict[str, str] | BaseException] = {}
 
     def get(stem: str, spec: dict) -> dict[str, str]:
         if stem not in done:
-            variables = {"OUT": str(tmp_path_factory.mktemp(stem) / "out")}
-            for command in spec.get("before", []):
-                run_spire(command, variables)
-            done[stem] = variables
+            try:
+                variables = {"OUT": str(tmp_path_factory.mktemp(stem) / "out")}
+                for command in spec.get("before", []):
+                    run_spire(command, variables)
+                done[stem] = variables
+            except BaseException as exc:  # a skip or a failure: not retried per entry
+                done[stem] = exc
+        if isinstance(done[stem], BaseException):
+            raise done[stem]
         return done[stem]
 
     return get
