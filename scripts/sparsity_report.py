@@ -108,9 +108,9 @@ def size_of(net, nm, tokenizer) -> dict:
 def run_llm(args) -> None:
     import torch
 
+    from eval.prune_data import calibration_batches, heldout_windows, perplexity
     from sparsity.pruning import parse_nm
-    from spire.cli_prune import load_backbone
-    from spire.prune_data import calibration_batches, heldout_windows, perplexity
+    from spire.cli.prune import load_backbone
 
     torch.set_num_threads(args.threads)
     dense, tokenizer, _, _ = load_backbone("smollm2-135m")
@@ -135,21 +135,28 @@ def run_llm(args) -> None:
         append(args.out, row)
 
 
-def run_encoder(args) -> None:
+def encoder_setup(name: str, load, args):
+    """Tokenizer, dense model and wiki calibration batches of an encoder."""
     import torch
 
+    from encoders.loading import load_tokenizer
+    from eval.prune_data import calibration_batches
+
+    torch.set_num_threads(args.threads)
+    tokenizer = load_tokenizer(name)
+    calib = calibration_batches(tokenizer, WIKI, args.samples, args.seq_len, 0, causal=False)
+    return tokenizer, load(name), calib
+
+
+def run_encoder(args) -> None:
     from encoders.dense import load_dense_encoder
-    from encoders.loading import load_base_model, load_tokenizer
+    from encoders.loading import load_base_model
     from eval.datasets import load_dataset
     from eval.pipeline import report
     from eval.systems import Systems
     from sparsity.pruning import parse_nm
-    from spire.prune_data import calibration_batches
 
-    torch.set_num_threads(args.threads)
-    tokenizer = load_tokenizer("all-MiniLM-L6-v2")
-    dense = load_base_model("all-MiniLM-L6-v2")
-    calib = calibration_batches(tokenizer, WIKI, args.samples, args.seq_len, 0, causal=False)
+    tokenizer, dense, calib = encoder_setup("all-MiniLM-L6-v2", load_base_model, args)
     datasets = {n: load_dataset(DATA / n) for n in args.datasets}
     bases = {n: Systems(d, show_progress=False) for n, d in datasets.items()}
     queries = list(datasets[args.datasets[0]].queries.values())[:100]
@@ -186,19 +193,13 @@ def run_encoder(args) -> None:
 
 def run_splade(args) -> None:
     """splade-tiny at 50% unstructured on Cranfield (bundled), both modes."""
-    import torch
-
-    from encoders.loading import load_masked_lm, load_tokenizer
+    from encoders.loading import load_masked_lm
     from eval.datasets import load_dataset
     from eval.pipeline import report
     from eval.systems import Systems
     from sparsity.storage import save_pruned
-    from spire.prune_data import calibration_batches
 
-    torch.set_num_threads(args.threads)
-    tokenizer = load_tokenizer("splade-tiny")
-    dense = load_masked_lm("splade-tiny")
-    calib = calibration_batches(tokenizer, WIKI, args.samples, args.seq_len, 0, causal=False)
+    tokenizer, dense, calib = encoder_setup("splade-tiny", load_masked_lm, args)
     data = load_dataset(REPO / "spire" / "data" / "cranfield")
     skip = done_keys(args.out)
     for method in ("dense", "wanda", "magnitude", "sparsegpt", "dsnot", "random", "gblm"):
