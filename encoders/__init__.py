@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .idf import load_idf_json
 from .lexical import Lexical, load_lexical

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from spire.errors import SpireError
-from spire.files import read_json_object
+from spire.core.errors import SpireError
+from spire.core.files import read_json_object
 
 from .batching import token_budget_batches
 from .registry import resolve

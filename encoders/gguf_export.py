@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spire.files import staged_files
+from spire.core.files import staged_files
 
 WEIGHTS = "model.safetensors"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spire.errors import SpireError
-from spire.files import read_json_object, write_text_atomic
+from spire.core.errors import SpireError
+from spire.core.files import read_json_object, write_text_atomic
 
 from .tokenize import cut_for_tokens
 

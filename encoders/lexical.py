@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from spire.errors import SpireError
-from spire.files import read_json_object, write_text_atomic
+from spire.core.errors import SpireError
+from spire.core.files import read_json_object, write_text_atomic
 
 LEXICAL_FILE = "lexical.json"
 

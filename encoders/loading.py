@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .hub import hub_reachable, looks_like_repo_id
 from .pruned import load_pruned, wants_pruned

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .batching import EncodeStats, encode_sparse
 from .lexical import LEXICAL_FILE
@@ -48,9 +48,9 @@ class _PooledSplade(nn.Module):
 def export_onnx(model: str, out: Path, *, int8: bool = True, overwrite: bool = False) -> Path:
     """Write `out/` with model.onnx (+ model-int8.onnx), the tokenizer and spire_onnx.json
     (and the model folder's idf.json and lexical.json, where it has them), atomically;
-    `overwrite` replaces only a folder spire wrote (spire.artefacts)."""
+    `overwrite` replaces only a folder spire wrote (spire.core.artefacts)."""
     _require_onnx()
-    from spire.artefacts import atomic_folder, ensure_replaceable
+    from spire.core.artefacts import atomic_folder, ensure_replaceable
 
     from .loading import load_masked_lm, load_tokenizer
 

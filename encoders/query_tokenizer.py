@@ -20,7 +20,7 @@ import threading
 from importlib.metadata import version
 from pathlib import Path
 
-from spire.files import write_text_atomic
+from spire.core.files import write_text_atomic
 
 from .registry import resolve, spire_home
 

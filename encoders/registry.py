@@ -7,7 +7,6 @@ or a Hugging Face hub id, left for ``transformers`` to fetch where a hub is reac
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -18,7 +17,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
+from spire.core.hashing import sha256_file
 
 
 @dataclass(frozen=True)
@@ -300,14 +300,6 @@ def _check_digests(entry: WheelModel, folder: Path) -> None:
                 f"model {entry.name!r}: sha256 mismatch for {rel} "
                 f"(expected {expected[:12]}..., got {actual[:12]}...)"
             )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve(name_or_path: str) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from . import sparse_head
 from .batching import EncodeStats, encode_sparse

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spire.errors import SpireError
-from spire.ids import as_id
+from spire.core.errors import SpireError
+from spire.core.ids import as_id
 
 from .jsonl import field as get_field
 from .jsonl import read_jsonl, read_qrels
@@ -72,7 +72,7 @@ def load_corpus(spec: str | Path) -> Corpus:
 
 
 def _doc_id(record: dict, path: Path, lineno: int) -> str:
-    """The record's id, by spire.ids (the rule, and the words, of the Python API and the
+    """The record's id, by spire.core.ids (the rule, and the words, of the Python API and the
     server: an int becomes its str; true or 1.5 is refused)."""
     raw = next((record[name] for name in ID_FIELDS if record.get(name) is not None), None)
     if raw is None:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def _open_bytes(path: Path):

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from indexing import InvertedIndex
-from spire.artefacts import ensure_replaceable
+from spire.core.artefacts import ensure_replaceable
 
 from .datasets import Dataset, load_dataset
 from .metrics import DEFAULT_MEASURES, compute_metrics

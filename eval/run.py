@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .jsonl import read_lines
 

@@ -17,7 +17,7 @@ from encoders import load_encoder
 from encoders.lexical import with_lexical
 from indexing import EncoderInfo, InvertedIndex
 from retrieval import Searcher
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .cache import cached, corpus_key, dataset_key
 from .datasets import Dataset

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from spire.arguments import check_encoder, check_texts
-from spire.ids import check_ids
+from spire.core.arguments import check_encoder, check_texts
+from spire.core.ids import check_ids
 
 from .inverted_index import DEFAULT_COMPRESSION, InvertedIndex
 from .manifest import EncoderInfo
@@ -22,7 +22,7 @@ def build_index(
     """Encode a corpus with `encoder` and build its index (fitting IDF when inference-free);
     `compression` "bitpack" (default) packs the doc ids, "none" keeps them plain int32.
 
-    The ids follow spire.ids (int ids become their str); ids, texts and encoder are all
+    The ids follow spire.core.ids (int ids become their str); ids, texts and encoder are all
     checked before any encoding work."""
     docids = check_ids(docids, "docids")
     texts = check_texts(texts, len(docids))

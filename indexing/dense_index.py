@@ -15,10 +15,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from encoders.registry import sha256_file
-from spire.errors import SpireError
+from spire.core.artefacts import atomic_folder
+from spire.core.errors import SpireError
+from spire.core.hashing import sha256_file
 
-from .atomic import atomic_folder
 from .manifest import now_iso
 from .validate import check_files, load_docids
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from spire.errors import SpireError
+from spire.core.artefacts import atomic_folder
+from spire.core.errors import SpireError
 
-from .atomic import atomic_folder
 from .inverted_index import InvertedIndex
 from .quantize import quantize
 

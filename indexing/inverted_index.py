@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from encoders.registry import sha256_file
-from spire.ids import check_ids
+from spire.core.artefacts import atomic_folder
+from spire.core.hashing import sha256_file
+from spire.core.ids import check_ids
 
-from .atomic import atomic_folder
 from .manifest import (
     COMPRESSIONS,
     FORMAT_VERSION,
@@ -80,7 +80,7 @@ class InvertedIndex:
         compression: str = DEFAULT_COMPRESSION,
         check: bool = True,
     ) -> InvertedIndex:
-        """The index of a (docs x vocab) matrix; `docids` follow spire.ids unless `check`
+        """The index of a (docs x vocab) matrix; `docids` follow spire.core.ids unless `check`
         is False (a merge re-indexes ids an older spire may have accepted)."""
         docids = check_ids(docids, "docids") if check else list(docids)
         if docs.shape[0] != len(docids):

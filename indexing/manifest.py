@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 FORMAT_NAME = "spire-index"
 # Version 2 adds `compression`. An uncompressed index is still written as version 1, so

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from encoders.registry import sha256_file
-from spire.errors import SpireError
+from spire.core.errors import SpireError
+from spire.core.hashing import sha256_file
 
 from .manifest import Manifest
 

@@ -31,9 +31,8 @@ import json
 import time
 from pathlib import Path
 
-from spire.cli_train import parse_set_fields
 from training import TrainConfig, train
-from training.config import flatten
+from training.config import flatten, parse_set_fields
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TEACHERS = {"dense:all-MiniLM-L6-v2": 1.0, "splade:splade-tiny": 1.0, "bm25": 0.5}

@@ -237,7 +237,7 @@ def overhead_phase(url: str, queries: list[str], n: int = 500) -> dict:
 
 
 def start_server(folder: Path, port: int, workers: int, log: Path) -> subprocess.Popen:
-    code = "from spire.cli_serve import serve_app; serve_app(prog_name='spire')"
+    code = "from spire.cli.serve import serve_app; serve_app(prog_name='spire')"
     cmd = [sys.executable, "-c", code, "serve", str(folder), "--port", str(port)]
     proc = subprocess.Popen(
         [*cmd, "--workers", str(workers)],

@@ -17,7 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from spire.files import write_text_atomic
+from spire.core.files import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 REGRESSIONS = REPO / "regressions"

@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from encoders.registry import sha256_file
 from indexing.dense_index import MANIFEST_FILE, DenseIndex
 from indexing.incremental import MergePolicy, SegmentEntry, SegmentStore, Snapshot
-from spire.artefacts import ensure_replaceable
-from spire.errors import SpireError
-from spire.files import write_text_atomic
+from spire.core.artefacts import ensure_replaceable
+from spire.core.errors import SpireError
+from spire.core.files import write_text_atomic
+from spire.core.hashing import sha256_file
 
 COVERAGE_FILE = "coverage.json"
 COVERAGE_FORMAT = "spire-dense-coverage"

@@ -18,9 +18,9 @@ from pydantic import (
     model_validator,
 )
 
-from spire.arguments import check_k, query_problem
-from spire.errors import ArgumentError
-from spire.ids import as_id, check_ids
+from spire.core.arguments import check_k, query_problem
+from spire.core.errors import ArgumentError
+from spire.core.ids import as_id, check_ids
 
 MAX_QUERY_CHARS = 1000
 MAX_BATCH = 64
@@ -42,13 +42,13 @@ def _not_blank(value: str) -> str:
 
 def _clean_id(value: object) -> str:
     try:
-        return as_id(value)  # spire.ids: the rule every reader applies (an int becomes str)
+        return as_id(value)  # spire.core.ids: the rule every reader applies (an int becomes str)
     except ArgumentError as exc:
         raise ValueError(str(exc).removeprefix("document id: ")) from None
 
 
 QueryText = Annotated[str, Field(max_length=MAX_QUERY_CHARS), AfterValidator(_not_blank)]
-# Any JSON value reaches spire.ids, so a wrong type gets the words the other surfaces use.
+# Any JSON value reaches spire.core.ids, so a wrong type gets the words the other surfaces use.
 DocId = Annotated[
     Any,
     AfterValidator(_clean_id),
@@ -59,7 +59,7 @@ DocText = Annotated[str, Field(max_length=MAX_DOC_CHARS)]
 
 def _hit_count(value: object) -> int:
     try:
-        k = check_k(value)  # spire.arguments: the words the CLI and the Python API use
+        k = check_k(value)  # spire.core.arguments: the words the CLI and the Python API use
     except ArgumentError as exc:
         raise ValueError(str(exc).removeprefix("k: ")) from None
     if k > MAX_K:

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from indexing.dense_index import DenseIndex
 from indexing.incremental import SegmentStore
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .server import create_app
 

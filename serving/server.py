@@ -26,8 +26,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexing.incremental import BackgroundMerger, GroupCommitter, MergePolicy, WriteBatch
-from spire.errors import ArgumentError, SpireError
-from spire.ids import as_id
+from spire.core.errors import ArgumentError, SpireError
+from spire.core.ids import as_id
 
 from .answers import encode, run_search, stats
 from .backend import Backend, IndexBackend
@@ -265,7 +265,7 @@ def _add_document_routes(app: FastAPI, state: ServerState) -> None:
     ) -> dict:
         """Delete one document; 404 when no live document has this id."""
         try:
-            as_id(docid, "docid")  # spire.ids, as for adds: an id no add accepts is refused
+            as_id(docid, "docid")  # spire.core.ids, as for adds: an id no add accepts is refused
         except ArgumentError as exc:
             raise ApiError(422, "validation_error", str(exc)) from None
         result = _committed(state.writer(), WriteBatch().delete([docid]))

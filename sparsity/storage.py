@@ -21,9 +21,9 @@ from safetensors import safe_open
 from safetensors.torch import save, save_file
 from torch import nn
 
-from spire.artefacts import atomic_folder
-from spire.errors import SpireError
-from spire.files import read_json_object, write_text_atomic
+from spire.core.artefacts import atomic_folder
+from spire.core.errors import SpireError
+from spire.core.files import read_json_object, write_text_atomic
 
 from .pruning.layers import set_submodule
 from .pruning.structured import sync_head_counts
@@ -151,7 +151,7 @@ def save_pruned(
     overwrite: bool = False,
 ) -> dict:
     """Write the pruned model folder `out` through a staging folder renamed into place
-    (spire.artefacts.atomic_folder: a crash leaves the old folder or the new, and only a
+    (spire.core.artefacts.atomic_folder: a crash leaves the old folder or the new, and only a
     folder spire wrote is replaced, with `overwrite`). Returns the manifest as written."""
     with atomic_folder(out, overwrite) as staging:
         if hasattr(model, "config") and hasattr(model.config, "save_pretrained"):

@@ -13,10 +13,10 @@ does not pay for torch::
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+from spire.core.version import __version__
 
 _EXPORTS = {
-    "SpireError": "spire.errors",
+    "SpireError": "spire.core.errors",
     "load_encoder": "encoders",
     "pull_model": "encoders.registry",
     "InvertedIndex": "indexing",

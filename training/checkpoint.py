@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from indexing.atomic import atomic_folder
-from spire.errors import SpireError
+from spire.core.artefacts import atomic_folder
+from spire.core.errors import SpireError
 
 from .config_keys import flatten
 

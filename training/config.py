@@ -13,13 +13,14 @@ checkpoints written before the sections (one flat object) still load, and `spire
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
 
-from spire.errors import SpireError
-from spire.files import read_json_object
+from spire.core.errors import SpireError
+from spire.core.files import read_json_object
 
 from .config_keys import flatten, sectioned
 from .config_sections import (
@@ -90,3 +91,17 @@ def _across(c: TrainConfig) -> Iterator[str]:
                 f"{term.setting} turns on loss {term.loss.name!r}, which applies to "
                 f"{' and '.join(term.loss.students)} students only"
             )
+
+
+def parse_set_fields(items: list[str]) -> dict:
+    """`--set FIELD=VALUE` items as config fields: VALUE is JSON, else a bare string."""
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SpireError(f"--set {item!r}: expected FIELD=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw  # a bare string, e.g. --set student=siamese
+    return out

@@ -17,7 +17,7 @@ import types
 import typing
 from dataclasses import MISSING, fields
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .config_sections import SECTIONS
 

@@ -19,7 +19,7 @@ import numpy as np
 from eval.datasets import load_corpus, load_queries
 from eval.jsonl import field as get_field
 from eval.jsonl import read_jsonl, read_qrels
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .query_generation import DEFAULT_GENERATOR
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .bm25 import BM25
 from .data import Labelled

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from encoders import sparse_head
 from encoders.inference_free import worded_pieces
 from encoders.lexical import LEXICAL_FILE, Lexical, lexical_weights, save_lexical
-from spire.files import remove_file, staged_files
+from spire.core.files import remove_file, staged_files
 
 from .losses.l0_mask import threshold_activations
 
@@ -186,7 +186,7 @@ def _save_model(
     tokenizer, idf.json where given, lexical.json where the lexical term is on.
 
     Each file is written whole in a staging folder before it is renamed into `folder`
-    (spire.files.staged_files); an idf.json or lexical.json from an older save goes when
+    (spire.core.files.staged_files); an idf.json or lexical.json from an older save goes when
     this model has none.
     """
     from encoders.idf import save_idf_json

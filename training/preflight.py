@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from spire.artefacts import ensure_replaceable
-from spire.errors import SpireError
+from spire.core.artefacts import ensure_replaceable
+from spire.core.errors import SpireError
 
 from . import checkpoint as ckpt
 from .config import TrainConfig

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from encoders.loading import first_line, from_pretrained
 from encoders.registry import resolve, spire_home
-from spire.errors import SpireError
-from spire.files import read_json_object, write_text_atomic
+from spire.core.errors import SpireError
+from spire.core.files import read_json_object, write_text_atomic
 
 DEFAULT_GENERATOR = "smollm2-135m"
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from spire.artefacts import mark_artefact
-from spire.files import write_text_atomic
+from spire.core.artefacts import mark_artefact
+from spire.core.files import write_text_atomic
 
 from . import checkpoint as ckpt
 from .config import TrainConfig

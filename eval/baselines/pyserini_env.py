@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 INSTALL_HINT = (
     "install the Lucene extra: .venv/bin/pip install -c constraints.txt -e '.[lucene]' "

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from spire.errors import SpireError
-from spire.ids import check_ids
+from spire.core.errors import SpireError
+from spire.core.ids import check_ids
 
 
 @dataclass
@@ -33,7 +33,7 @@ class WriteBatch:
     ops: list[tuple[str, list[str], sp.csr_matrix | None]] = field(default_factory=list)
 
     def add(self, ids: list[str], matrix: sp.csr_matrix) -> WriteBatch:
-        ids = check_ids(ids)  # spire.ids: the rule every reader applies
+        ids = check_ids(ids)  # spire.core.ids: the rule every reader applies
         if matrix.shape[0] != len(ids):
             raise SpireError(f"{matrix.shape[0]} document vectors but {len(ids)} ids")
         self.ops.append(("add", ids, sp.csr_matrix(matrix, dtype=np.float32)))

@@ -12,7 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ..atomic import fsync_dir
+from spire.core.files import fsync_dir
+
 from ..inverted_index import IDF_FILE, InvertedIndex
 from ..manifest import Manifest
 from .gc import PLAIN_LEFTOVERS, remove_all

@@ -14,9 +14,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from encoders.registry import sha256_file
-from spire.errors import SpireError
-from spire.files import write_text_atomic
+from spire.core.errors import SpireError
+from spire.core.files import write_text_atomic
+from spire.core.hashing import sha256_file
 
 from ..manifest import FORMAT_NAME as PLAIN_FORMAT
 from ..manifest import EncoderInfo, impact_dtype_problem, now_iso, relative_path_problem

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from ..inverted_index import InvertedIndex
 from ..manifest import Manifest

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
+from spire.core.files import fsync_dir, fsync_file
 
-from ..atomic import fsync_dir, fsync_file
 from ..inverted_index import DOCIDS_FILE, InvertedIndex, postings_files
 from ..manifest import EncoderInfo, Manifest
 from ..validate import load_array

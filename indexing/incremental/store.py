@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
+from spire.core.files import fsync_dir, fsync_file
 
-from ..atomic import fsync_dir, fsync_file
 from ..manifest import EncoderInfo
 from .batch import OpResult, WriteBatch
 from .convert import convert

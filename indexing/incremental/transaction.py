@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import fsync_dir, fsync_file
+from spire.core.files import fsync_dir, fsync_file
+
 from ..inverted_index import InvertedIndex
 from .convert import segment_name
 from .manifest import IDF_DIR, FileRef, SegmentEntry, SegmentsManifest

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .common import Fused, RunLike, ranked
 from .minmax import minmax

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .common import Fused, RunLike, add_up, ranked
 

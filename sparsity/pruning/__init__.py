@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from . import structured as structured_mod
 from .gradients import gradient_rms

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from . import wanda
 from .masks import keep_mask

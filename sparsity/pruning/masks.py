@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def keep_mask(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 METHODS = ("magnitude", "random", "wanda", "sparsegpt", "gblm", "dsnot")
 STRUCTURES = ("ffn", "heads", "both")

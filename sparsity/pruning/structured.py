@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .layers import set_submodule
 from .sparsegpt import damped_hessian

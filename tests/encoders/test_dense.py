@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from encoders.dense import load_dense_encoder
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 QUERY = "what is the capital of france"
 PARIS = "Paris is the capital and largest city of France."

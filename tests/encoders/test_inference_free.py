@@ -9,7 +9,7 @@ import pytest
 
 from encoders import load_encoder
 from encoders.idf import bm25_idf, document_frequencies, load_idf_json, save_idf_json
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def test_bm25_idf_formula():

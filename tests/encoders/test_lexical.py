@@ -9,7 +9,7 @@ import pytest
 
 from encoders import load_encoder
 from encoders.lexical import Lexical, lexical_weights, load_lexical, save_lexical, term_counts
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 from tests.conftest import LEXICAL
 
 

@@ -49,7 +49,7 @@ def test_onnx_graph_includes_the_pooling_and_matches_torch(onnx_folder, siamese_
 
 
 def test_onnx_folder_works_inference_free_and_refuses_bf16(onnx_folder):
-    from spire.errors import SpireError
+    from spire.core.errors import SpireError
 
     enc = load_encoder(str(onnx_folder), "inference-free")
     enc.fit_idf(_texts(20))
@@ -70,7 +70,7 @@ def test_onnx_folder_keeps_idf_json_and_the_lexical_term(onnx_folder, lexical_mo
 
 def test_export_cli_refuses_an_existing_folder(onnx_folder):
     out = subprocess.run(
-        [sys.executable, "-m", "spire.cli", "models", "export-onnx", "splade-tiny",
+        [sys.executable, "-m", "spire", "models", "export-onnx", "splade-tiny",
          "--out", str(onnx_folder)],
         capture_output=True, text=True,
     )  # fmt: skip

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from encoders import load_encoder, registry
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def test_pull_extracts_and_checks_digests(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from encoders import registry
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 FILES = {
     "config.json": b'{"model_type": "toy"}',

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from encoders import load_encoder, sparse_head
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 from tests.conftest import BUNDLED_CRANFIELD, SHARED_DATA
 
 

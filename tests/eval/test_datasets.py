@@ -12,7 +12,7 @@ import pytest
 
 from eval.datasets import load_corpus, load_dataset
 from eval.jsonl import read_lines
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 from tests.conftest import shared_data, write_beir
 
 CORPUS = [

@@ -13,7 +13,7 @@ import pytest
 from eval.metrics import compute_metrics
 from eval.run import Run
 from retrieval.fusion import fuse
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def test_beir_id_matches_the_folder_loader(tmp_path):
 
 def test_unknown_id_is_one_clear_error():
     from eval.datasets import load_dataset
-    from spire.errors import SpireError
+    from spire.core.errors import SpireError
 
     with pytest.raises(SpireError, match="not an ir_datasets id"):
         load_dataset("beir/no-such-collection/test")

@@ -13,7 +13,7 @@ from eval.metrics import compute_metrics
 from eval.run import Run
 from indexing import EncoderInfo, InvertedIndex
 from retrieval import Searcher
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def _agreement(dataset: str, mode: str, encoded_corpus) -> tuple[float, float, float]:

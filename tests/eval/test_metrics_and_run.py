@@ -10,7 +10,7 @@ import pytest
 from eval.metrics import compute_metrics
 from eval.run import Run
 from retrieval import Hit
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 QRELS = {
     "q1": {"d1": 1, "d3": 2, "d5": 0},

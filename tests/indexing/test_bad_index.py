@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from indexing import EncoderInfo, InvertedIndex
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def inference_free_index(folder: Path, docs: sp.csr_matrix, compression: str) -> Path:

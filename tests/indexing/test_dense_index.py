@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from indexing.dense_index import DenseIndex
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:

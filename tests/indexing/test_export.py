@@ -8,7 +8,7 @@ import pytest
 from indexing import EncoderInfo, InvertedIndex
 from indexing.export import export_index, read_opensearch_bulk
 from retrieval import Searcher
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 @pytest.fixture

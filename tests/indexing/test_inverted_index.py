@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from indexing import EncoderInfo, InvertedIndex
 from indexing.manifest import FORMAT_NAME, FORMAT_VERSION, FORMAT_VERSION_COMPRESSED
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 SIAMESE = EncoderInfo(name="splade-tiny", mode="siamese")
 INFERENCE_FREE = EncoderInfo(

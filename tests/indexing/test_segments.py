@@ -20,7 +20,7 @@ from indexing.incremental import (
 )
 from indexing.incremental import merge as merge_module
 from retrieval import Searcher, open_index
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 VOCAB = 80
 INFO = EncoderInfo(name="test", mode="siamese")

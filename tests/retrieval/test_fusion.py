@@ -8,7 +8,7 @@ import pytest
 
 from eval.run import Run
 from retrieval.fusion import fuse
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 # Two runs of the same queries. Run A ranks q1: a, b, c; run B ranks q1: b, d, a.
 # c is missing from B and d from A. q2 is in both; q3 only in B.

@@ -234,7 +234,7 @@ def test_ties_in_quantised_scores():
 @pytest.mark.parametrize("k", [0, -3])
 def test_non_positive_k_is_refused(random_docs, k):
     """It returned [] (issue 22): a k < 1 is a mistake, said in one line naming k."""
-    from spire.errors import ArgumentError
+    from spire.core.errors import ArgumentError
 
     with pytest.raises(ArgumentError, match=f"^k: must be at least 1, not {k}$"):
         searcher(random_docs).search_vectors(random_docs[1:3], k)
@@ -312,7 +312,7 @@ def real_searcher(request, siamese_searcher, free_searcher) -> Searcher:
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_blank_query_is_refused(real_searcher, text):
     """It returned [] (issue 22); the CLI and the server refuse it in the same words."""
-    from spire.errors import ArgumentError
+    from spire.core.errors import ArgumentError
 
     with pytest.raises(ArgumentError, match="^query: must not be empty or only whitespace$"):
         real_searcher.search(text, 10)

@@ -22,8 +22,8 @@ from indexing.incremental import MergePolicy, SegmentStore
 from retrieval import open_index
 from serving.server import create_app
 from spire.cli import app
-from spire.errors import SpireError
-from spire.ids import MAX_ID_BYTES, id_problem
+from spire.core.errors import SpireError
+from spire.core.ids import MAX_ID_BYTES, id_problem
 
 TEXT = "wing lift and boundary layer flow"
 

@@ -132,7 +132,7 @@ CASES = [
     ("POST", "/search", {"json": {"query": ""}}, 422, "body field 'query'"),
     ("POST", "/search", {"json": {"query": "   "}}, 422, "empty"),
     ("POST", "/search", {"json": {"query": LONG}}, 422, "at most 1000"),
-    # k and ids: the words of spire.arguments and spire.ids, as in the CLI and Python
+    # k and ids: the words of spire.core.arguments and spire.core.ids, as in the CLI and Python
     ("POST", "/search", {"json": {"query": "a", "k": 0}}, 422, "'k': must be at least 1, not 0"),
     ("POST", "/search", {"json": {"query": "a", "k": 1001}}, 422, "'k': must be at most 1000"),
     ("POST", "/search", {"json": {"query": "a", "k": "10"}}, 422, "'k': must be an int, not str"),

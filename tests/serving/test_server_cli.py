@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from indexing.incremental import SegmentStore
 from serving.dense_side import build_dense_side
-from spire.cli_serve import serve_app
+from spire.cli.serve import serve_app
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,7 +74,7 @@ def test_spire_serve_with_two_workers_shares_writes(source, tmp_path, dense_enco
     ids = [str(i) for i in range(1, 41)]
     build_dense_side(folder, ids, [f"document {i}" for i in ids], dense, encoder=dense_encoder)
     port = free_port()
-    code = "from spire.cli_serve import serve_app; serve_app(prog_name='spire')"
+    code = "from spire.cli.serve import serve_app; serve_app(prog_name='spire')"
     args = [sys.executable, "-c", code, "serve", str(folder), "--port", str(port)]
     proc = subprocess.Popen(
         [*args, "--workers", "2", "--dense", str(dense)],

@@ -20,8 +20,8 @@ from retrieval.dense_searcher import DenseSearcher
 from retrieval.fusion import fuse
 from serving.dense_side import COVERAGE_FILE, DenseSide, build_dense_side
 from serving.server import create_app
-from spire.cli_serve import serve_app
-from spire.errors import SpireError
+from spire.cli.serve import serve_app
+from spire.core.errors import SpireError
 
 QUERIES = ["boundary layer heat transfer", "wing flutter at supersonic speed", "shock wave"]
 

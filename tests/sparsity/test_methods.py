@@ -9,7 +9,7 @@ from torch import nn
 from sparsity.pruning import PruneSpec, dsnot, magnitude, parse_nm, prune, sparsegpt, wanda
 from sparsity.pruning.masks import keep_mask
 from sparsity.pruning.stats import LayerStats
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def _stats(x: torch.Tensor) -> LayerStats:

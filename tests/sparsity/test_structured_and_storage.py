@@ -7,7 +7,7 @@ import torch
 
 from sparsity.pruning import prune
 from sparsity.storage import MANIFEST, WEIGHTS, read_state_dict, save_pruned
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def _logits(model, calib):

@@ -1,4 +1,4 @@
-"""`--overwrite` replaces only what spire wrote (spire.artefacts), on the CLI and in Python.
+"""`--overwrite` replaces only what spire wrote (spire.core.artefacts), on the CLI and in Python.
 
 Every refused case hashes the target tree before and after: not one byte may change.
 """
@@ -18,9 +18,9 @@ import scipy.sparse as sp
 from typer.testing import CliRunner
 
 from indexing import EncoderInfo, InvertedIndex
-from spire.artefacts import MANIFEST_FORMATS, artefact_kind, ensure_replaceable, mark_artefact
 from spire.cli import app
-from spire.errors import SpireError
+from spire.core.artefacts import MANIFEST_FORMATS, artefact_kind, ensure_replaceable, mark_artefact
+from spire.core.errors import SpireError
 from tests.conftest import REPO, write_beir
 
 SIAMESE = EncoderInfo(name="splade-tiny", mode="siamese")
@@ -67,7 +67,7 @@ def test_the_recognised_formats_are_the_ones_indexing_writes():
     from indexing.export import FORMATS
     from indexing.incremental.manifest import FORMAT_NAME as SEGMENTED
     from indexing.manifest import FORMAT_NAME as PLAIN
-    from spire.artefacts import EXPORT_FORMATS
+    from spire.core.artefacts import EXPORT_FORMATS
 
     assert set(MANIFEST_FORMATS) == {PLAIN, SEGMENTED, DENSE}
     assert tuple(EXPORT_FORMATS) == tuple(FORMATS)

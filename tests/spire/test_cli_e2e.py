@@ -84,7 +84,7 @@ def test_a_punctuation_query_has_no_hits(evaluated):
 
 
 def test_a_blank_query_is_refused(evaluated):
-    """It exited 0 with no hits (issue 22); spire.arguments refuses it on every surface."""
+    """It exited 0 with no hits (issue 22); spire.core.arguments refuses it on every surface."""
     out, _ = evaluated
     proc = spire("search", str(out / "index"), "   ", "--json")
     assert proc.returncode == 2 and proc.stdout == ""

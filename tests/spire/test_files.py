@@ -1,4 +1,4 @@
-"""Small-file helpers (spire/files.py): crash-safe writes and the JSON-object reader."""
+"""Small-file helpers (spire/core/files.py): crash-safe writes and the JSON-object reader."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from spire.errors import SpireError
-from spire.files import read_json_object, remove_file, staged_files, write_text_atomic
+from spire.core.errors import SpireError
+from spire.core.files import read_json_object, remove_file, staged_files, write_text_atomic
 
 
 def test_write_text_atomic_writes_and_replaces(tmp_path):

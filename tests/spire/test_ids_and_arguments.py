@@ -1,6 +1,6 @@
-"""One id rule (spire.ids) and one argument check layer (spire.arguments), on every surface:
-the Python API, the CLI (index, add, delete, search) and the incremental store. The HTTP
-side and the agreement of all three: tests/serving/test_cross_surface.py."""
+"""One id rule (spire.core.ids) and one argument check layer (spire.core.arguments), on
+every surface: the Python API, the CLI (index, add, delete, search) and the incremental
+store. The HTTP side and the agreement of all three: tests/serving/test_cross_surface.py."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import spire
 from indexing import EncoderInfo, InvertedIndex
 from indexing.incremental import SegmentStore, WriteBatch
 from spire.cli import app
-from spire.errors import ArgumentError, SpireError
-from spire.ids import MAX_ID_BYTES, as_id, check_ids, id_problem
+from spire.core.errors import ArgumentError, SpireError
+from spire.core.ids import MAX_ID_BYTES, as_id, check_ids, id_problem
 from tests.conftest import REPO, write_beir
 
 TEXTS = ["wing lift at low speed", "boundary layer flow", "heat transfer in jets"]

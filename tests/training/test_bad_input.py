@@ -10,8 +10,8 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from spire.cli_train import train_app
-from spire.errors import SpireError
+from spire.cli.train import train_app
+from spire.core.errors import SpireError
 from tests.training.conftest import quick_config
 from training import TrainConfig, train
 
@@ -167,7 +167,7 @@ def test_cli_bad_input_raises_one_line_errors(tmp_path, toy_triples, test_only_b
 
 
 def test_registered_on_the_main_app_bad_input_exits_2_with_one_line(tmp_path):
-    """What `spire train` does once spire/cli.py runs `app.add_typer(train_app)`."""
+    """What `spire train` does once spire/cli/__init__.py runs `app.add_typer(train_app)`."""
     import subprocess
     import sys
 
@@ -176,7 +176,7 @@ def test_registered_on_the_main_app_bad_input_exits_2_with_one_line(tmp_path):
     script = (
         "import sys\n"
         "from spire.cli import app, main\n"
-        "from spire.cli_train import train_app\n"
+        "from spire.cli.train import train_app\n"
         "app.add_typer(train_app)\n"
         "sys.argv = ['spire', *sys.argv[1:]]\n"
         "main()\n"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from spire.cli_train import train_app
-from spire.errors import SpireError
+from spire.cli.train import train_app
+from spire.core.errors import SpireError
 from tests.training.conftest import quick_config
 from training import TrainConfig
 from training.config import flatten

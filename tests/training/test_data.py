@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 from training.data import (
     check_train_split,
     limit_queries,

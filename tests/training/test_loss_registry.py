@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 from tests.training.conftest import quick_config
 from training import TrainConfig
 from training.losses import LOSSES, Batch, configured, register

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 from training import query_generation as qg
 from training.data import pseudo_queries
 

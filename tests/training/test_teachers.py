@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 from training.bm25 import BM25
 from training.teachers import cached_scores, check_teacher, ensemble_scores, normalise, parse_spec
 

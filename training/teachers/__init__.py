@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 from .base import Teacher
 from .cache import cached_scores

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spire.errors import SpireError
-from spire.files import fsync_file, read_json_object, write_text_atomic
+from spire.core.errors import SpireError
+from spire.core.files import fsync_file, read_json_object, write_text_atomic
 
 from .base import Teacher
 

@@ -1,19 +1,19 @@
 """`spire train`: train an inference-free or siamese sparse encoder (see docs/training.md).
 
-Registered on the main app by spire/cli.py with `app.add_typer(train_app)`, which adds
+Registered on the main app by spire/cli/__init__.py with `app.add_typer(train_app)`, which adds
 `train` as a top-level command. Bad input raises SpireError (exit 2, one line) before
 any training time is spent.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .errors import SpireError
+from spire.core.errors import SpireError
+
 from .output import print_json, print_table
 
 train_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -66,7 +66,7 @@ def train(
     json_out: Annotated[bool, Opt("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Train a sparse encoder; writes a model folder `spire index/eval --model` loads."""
-    from training.config import TrainConfig
+    from training.config import TrainConfig, parse_set_fields
 
     flags = {
         "output": out,
@@ -109,20 +109,6 @@ def _teachers(specs: list[str]) -> dict[str, float]:
             out[spec or weight] = float(weight) if spec else 1.0
         except ValueError:
             raise SpireError(f"--teacher {item!r}: expected SPEC=WEIGHT, e.g. bm25=0.5") from None
-    return out
-
-
-def parse_set_fields(items: list[str]) -> dict:
-    """`--set FIELD=VALUE` items as config fields: VALUE is JSON, else a bare string."""
-    out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise SpireError(f"--set {item!r}: expected FIELD=VALUE")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw  # a bare string, e.g. --set student=siamese
     return out
 
 

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from spire.errors import SpireError
-from spire.files import fsync_dir, fsync_file, write_text_atomic
+from spire.core.errors import SpireError
+from spire.core.files import fsync_dir, fsync_file, write_text_atomic
 
 MARKER = "spire-artefact.json"
 # manifest.json `format` -> kind; the names are the ones indexing/ writes
@@ -81,7 +81,7 @@ def mark_artefact(folder: str | Path, kind: str) -> None:
     marker until they finish, such as a training run)."""
     if kind not in KINDS:
         raise ValueError(f"unknown artefact kind {kind!r}")
-    from spire import __version__
+    from spire.core.version import __version__
 
     body = json.dumps({"kind": kind, "created_with": f"spire {__version__}"})
     write_text_atomic(Path(folder) / MARKER, body + "\n")

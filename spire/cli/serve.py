@@ -1,7 +1,7 @@
 """CLI commands for serving and incremental indexing: serve, add, delete, merge, reidf,
 index-dense.
 
-Registered on the main `spire` app by spire/cli.py; each raises SpireError on bad input
+Registered on the main `spire` app by spire/cli/__init__.py; each raises SpireError on bad input
 (exit 2, one line), like every other command.
 """
 
@@ -12,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-from .errors import SpireError
-from .ids import as_id
+from spire.core.errors import SpireError
+from spire.core.ids import as_id
+
 from .output import err_console, print_json, print_table
 
 serve_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -144,7 +145,7 @@ def add(
 
 
 def read_ids(path: Path) -> list[str]:
-    """One document id per line (stripped, and checked by spire.ids, naming the line);
+    """One document id per line (stripped, and checked by spire.core.ids, naming the line);
     blank lines are skipped."""
     from eval.jsonl import read_lines
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral
 
-from spire.errors import ArgumentError
+from spire.core.errors import ArgumentError
 
 
 def query_problem(query: object) -> str:

@@ -1,6 +1,6 @@
 """Small files, read and written safely: crash-safe writes and one JSON-object reader.
 
-The lowest layer of the tree (it imports only the standard library and spire.errors), so
+The lowest layer of the tree (it imports only the standard library and spire.core.errors), so
 every package may use it.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 
 def fsync_file(path: Path) -> None:

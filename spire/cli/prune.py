@@ -1,6 +1,6 @@
 """`spire prune` and `spire models perplexity` (docs/sparsity.md).
 
-Registered by spire/cli.py. Every refusal (sparsity, --nm, method, output folder, model,
+Registered by spire/cli/__init__.py. Every refusal (sparsity, --nm, method, output folder, model,
 calibration data, structured limits) is a one-line SpireError raised before pruning
 starts, and the output folder is written only at the end, by rename.
 """
@@ -14,8 +14,9 @@ from typing import Annotated
 
 import typer
 
-from .artefacts import ensure_replaceable
-from .errors import SpireError
+from spire.core.artefacts import ensure_replaceable
+from spire.core.errors import SpireError
+
 from .output import err_console, print_json, print_table
 
 prune_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -68,7 +69,7 @@ def prune(
     n_samples, length = samples or CALIB_DEFAULTS[kind][0], seq_len or CALIB_DEFAULTS[kind][1]
     batches = None
     if calib is not None:
-        from .prune_data import calibration_batches
+        from eval.prune_data import calibration_batches
 
         batches = calibration_batches(
             tokenizer, calib, n_samples, length, seed, kind == "causal-lm"
@@ -90,7 +91,7 @@ def prune(
         "nm": nm, "structured": structured, "head_sparsity": head_sparsity, "seed": seed,
         "calibration": None if calib is None else {
             "data": str(calib), "samples": n_samples, "seq_len": length, "seed": seed,
-            "pool": "first 20000 documents not held out (spire.prune_data)",
+            "pool": "first 20000 documents not held out (eval.prune_data)",
         },
         "recover_steps": recover, "seconds": round(time.perf_counter() - start, 1),
         **result.summary(net),
@@ -208,7 +209,7 @@ def models_perplexity(
     json_out: Annotated[bool, Opt("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Perplexity of a causal LM on the held-out documents of each corpus (docs/sparsity.md)."""
-    from .prune_data import heldout_windows, perplexity
+    from eval.prune_data import heldout_windows, perplexity
 
     if not data:
         raise SpireError("--data: give at least one corpus")

@@ -18,7 +18,7 @@ import numpy as np
 
 from eval.datasets import ID_FIELDS, TEXT_FIELDS, load_corpus
 from eval.jsonl import field, read_jsonl
-from spire.errors import SpireError
+from spire.core.errors import SpireError
 
 HELDOUT_BUCKETS = 100
 CALIB_POOL = 20_000  # calibration samples from the first this many documents (not held out)

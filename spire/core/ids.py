@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from numbers import Integral
 
-from spire.errors import ArgumentError
+from spire.core.errors import ArgumentError
 
 MAX_ID_BYTES = 512
 _FORBIDDEN = ("Cc", "Cs", "Zl", "Zp")
