@@ -1,0 +1,139 @@
+"""Segmented search against one merged index: SciFact (inference-free splade-tiny) split
+into 8 segments with some documents deleted, searched with the batch of test queries by
+`retrieval.open_index`, against the same live documents merged into one index.
+
+    .venv/bin/python scripts/bench_segments.py [--old-tree DIR]
+
+Prints the ratio segmented / merged (median of --repeats batch searches each, after a
+warm-up). `--old-tree` names a checkout of spire before the one-searcher change (e.g.
+`git worktree add /tmp/spire-old f24ef64`); the old SegmentedSearcher (a Python loop over
+queries and segments) is then timed on the same folder and queries, in a subprocess.
+The encoded index is kept in --work and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from encoders import load_encoder  # noqa: E402
+from eval.datasets import load_dataset  # noqa: E402
+from indexing import InvertedIndex, build_index  # noqa: E402
+from indexing.incremental import SegmentStore, as_index  # noqa: E402
+from retrieval import open_index  # noqa: E402
+
+OLD_TIMER = """
+import statistics, sys, time
+import numpy as np, scipy.sparse as sp
+from retrieval.segmented_searcher import SegmentedSearcher
+folder, queries = sys.argv[1], sp.load_npz(sys.argv[2])
+k, repeats = int(sys.argv[3]), int(sys.argv[4])
+searcher = SegmentedSearcher(folder, encoder=object())
+searcher.search_vectors(queries[:5], k)  # compile
+times = []
+for _ in range(repeats):
+    start = time.perf_counter()
+    searcher.search_vectors(queries, k)
+    times.append(time.perf_counter() - start)
+print(statistics.median(times))
+"""
+
+
+def encoded(work: Path, data_dir: Path) -> InvertedIndex:
+    folder = work / "scifact-if"
+    if not folder.exists():
+        corpus = load_dataset(data_dir, "test").corpus
+        encoder = load_encoder("splade-tiny", "inference-free")
+        build_index(corpus.ids, corpus.texts, encoder).save(folder)
+    return InvertedIndex.load(folder)
+
+
+def segmented(work: Path, index: InvertedIndex, n_segments: int, deleted: float) -> Path:
+    """The index's documents added in n_segments batches, then a fraction deleted."""
+    folder = work / f"scifact-{n_segments}seg"
+    if folder.exists():
+        shutil.rmtree(folder)
+    store = SegmentStore.create(folder, index.encoder, index.vocab_size, idf=index.idf)
+    docs = index.to_matrix()
+    for chunk in np.array_split(np.arange(index.n_docs), n_segments):
+        store.add([index.docids[i] for i in chunk], docs[chunk])
+    rng = np.random.default_rng(0)
+    doomed = rng.choice(index.n_docs, int(deleted * index.n_docs), replace=False)
+    store.delete([index.docids[i] for i in sorted(doomed)])
+    return folder
+
+
+def median_seconds(search, queries: sp.csr_matrix, k: int, repeats: int) -> float:
+    search(queries[:5], k)  # compile (or load the cached kernels) and derive what is lazy
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        search(queries, k)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/scifact")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/spire-bench-segments"))
+    parser.add_argument("--segments", type=int, default=8)
+    parser.add_argument("--deleted", type=float, default=0.05)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--old-tree", type=Path, default=None)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    index = encoded(args.work, args.data)
+    folder = segmented(args.work, index, args.segments, args.deleted)
+    seg = open_index(folder)
+    snap = seg.snapshot()
+    merged = open_index(as_index(snap), encoder=seg.encoder)  # the same live documents
+    texts = list(load_dataset(args.data, "test").queries.values())
+    queries = seg.encoder.encode_queries(texts)
+
+    t_merged = median_seconds(merged.search_arrays, queries, args.k, args.repeats)
+    t_seg = median_seconds(seg.search_arrays, queries, args.k, args.repeats)
+    pairs = zip(
+        seg.search_vectors(queries, args.k), merged.search_vectors(queries, args.k), strict=True
+    )
+    same = [[h.docid for h in a] == [h.docid for h in b] for a, b in pairs]
+    report = {
+        "docs": snap.n_docs,
+        "deleted": snap.n_deleted,
+        "segments": len(snap.segments),
+        "queries": queries.shape[0],
+        "k": args.k,
+        "merged_ms": 1000 * t_merged,
+        "segmented_ms": 1000 * t_seg,
+        "ratio": t_seg / t_merged,
+        "same_top_k_ids": sum(same) / len(same),  # segments requantise: scores differ a bit
+    }
+    if args.old_tree is not None:
+        path = args.work / "queries.npz"
+        sp.save_npz(path, queries)
+        out = subprocess.run(
+            [sys.executable, "-c", OLD_TIMER, str(folder), str(path), str(args.k),
+             str(args.repeats)],
+            cwd=args.old_tree, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        t_old = float(out.stdout.strip().splitlines()[-1])
+        report.update(old_python_loop_ms=1000 * t_old, old_ratio=t_old / t_merged)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
