@@ -43,9 +43,11 @@ test-full: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
+# Style, then the import contracts of .importlinter (layers, no cycles; docs/architecture.md).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(DEMO)

@@ -125,7 +125,7 @@ class DenseIndex:
 
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
         """Write the index folder atomically (staging folder, fsync, rename)."""
-        from spire import __version__
+        from spire.core.version import __version__
 
         folder = Path(folder)
         with atomic_folder(folder, overwrite=overwrite) as tmp:

@@ -15,40 +15,25 @@ from spire.core.hashing import sha256_file
 from spire.core.ids import check_ids
 
 from .manifest import (
+    ARRAYS,
     COMPRESSIONS,
     FORMAT_VERSION,
     FORMAT_VERSION_COMPRESSED,
+    PACKED_ARRAYS,
     EncoderInfo,
     Manifest,
     now_iso,
+    postings_files,
 )
 from .postings_codec import PackedDocIds
 from .quantize import quantize
 
-ARRAYS = {
-    "indptr": "postings/indptr.npy",
-    "doc_ids": "postings/doc_ids.npy",
-    "impacts": "postings/impacts.npy",
-}
-# compression="bitpack": the doc ids as PackedDocIds' stored arrays instead of doc_ids.npy.
-PACKED_ARRAYS = {
-    "indptr": "postings/indptr.npy",
-    "impacts": "postings/impacts.npy",
-    "first": "postings/block_first.npy",
-    "width": "postings/block_width.npy",
-    "words": "postings/doc_words.npy",
-}
 IDF_FILE = "idf.npy"
 DOCIDS_FILE = "docids.json"
 # Packed doc ids are the default: 2.0 bytes a posting on disk instead of 5.2, below
 # Lucene's 2.2, for a search cost within the noise of the uncompressed kernels
 # (docs/benchmarks.md, "Compressed postings").
 DEFAULT_COMPRESSION = "bitpack"
-
-
-def postings_files(compression: str) -> dict[str, str]:
-    """attribute -> relative path of the postings arrays of an index so compressed."""
-    return PACKED_ARRAYS if compression == "bitpack" else ARRAYS
 
 
 @dataclass
@@ -187,7 +172,7 @@ class InvertedIndex:
         return {PACKED_ARRAYS[attr]: array for attr, array in arrays.items()}
 
     def _manifest(self, folder: Path) -> Manifest:
-        from spire import __version__
+        from spire.core.version import __version__
 
         files = {}
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):

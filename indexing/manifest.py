@@ -19,6 +19,27 @@ SUPPORTED_VERSIONS = (1, 2)
 COMPRESSIONS = ("none", "bitpack")  # how doc ids are stored; see indexing/postings_codec.py
 
 
+# The postings arrays of an index folder: attribute -> relative path.
+ARRAYS = {
+    "indptr": "postings/indptr.npy",
+    "doc_ids": "postings/doc_ids.npy",
+    "impacts": "postings/impacts.npy",
+}
+# compression="bitpack": the doc ids as PackedDocIds' stored arrays instead of doc_ids.npy.
+PACKED_ARRAYS = {
+    "indptr": "postings/indptr.npy",
+    "impacts": "postings/impacts.npy",
+    "first": "postings/block_first.npy",
+    "width": "postings/block_width.npy",
+    "words": "postings/doc_words.npy",
+}
+
+
+def postings_files(compression: str) -> dict[str, str]:
+    """attribute -> relative path of the postings arrays of an index so compressed."""
+    return PACKED_ARRAYS if compression == "bitpack" else ARRAYS
+
+
 @dataclass
 class EncoderInfo:
     name: str

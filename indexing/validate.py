@@ -11,7 +11,7 @@ import numpy as np
 from spire.core.errors import SpireError
 from spire.core.hashing import sha256_file
 
-from .manifest import Manifest
+from .manifest import PACKED_ARRAYS, Manifest
 
 if TYPE_CHECKING:
     from .inverted_index import InvertedIndex
@@ -116,8 +116,6 @@ def check_layout(folder: Path, packed: PackedDocIds) -> None:
     reads outside its arrays, whatever the packed bits say."""
     attr, problem = packed.layout_problem()
     if problem:
-        from .inverted_index import PACKED_ARRAYS
-
         raise SpireError(f"{folder / PACKED_ARRAYS[attr]}: inconsistent index ({problem})")
 
 
@@ -126,8 +124,6 @@ def check_doc_ids(folder: Path, index: InvertedIndex) -> None:
     if index.packed is not None:
         attr = index.packed.fault(index.indptr, index.n_docs)
         if attr:
-            from .inverted_index import PACKED_ARRAYS
-
             raise SpireError(
                 f"{folder / PACKED_ARRAYS[attr]}: document numbers out of range or out of order"
             )

@@ -29,6 +29,14 @@ class OpResult:
 
 
 @dataclass
+class CommitResult:
+    generation: int
+    committed: bool
+    results: list[OpResult] = field(default_factory=list)
+    segment: str | None = None
+
+
+@dataclass
 class WriteBatch:
     ops: list[tuple[str, list[str], sp.csr_matrix | None]] = field(default_factory=list)
 

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from .batch import OpResult, WriteBatch
-from .store import CommitResult, SegmentStore
+from .batch import CommitResult, OpResult, WriteBatch
+from .store import SegmentStore
 
 log = logging.getLogger("spire.commit")
 _STOP = object()

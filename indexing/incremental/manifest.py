@@ -183,7 +183,7 @@ def kind_of(raw: bytes, path: Path) -> str:
 
 def write_manifest(folder: Path, manifest: SegmentsManifest) -> bytes:
     """The commit: write beside manifest.json, fsync, rename over it, fsync the folder."""
-    from spire import __version__
+    from spire.core.version import __version__
 
     manifest.created_with = manifest.created_with or f"spire {__version__}"
     manifest.updated_at = now_iso()

@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from spire.core.files import file_lock
+
 from ..inverted_index import InvertedIndex
+from .batch import CommitResult
 from .manifest import MERGE_LOCK_FILE
 from .segment import write_segment
 from .snapshot import LiveSegment, Snapshot
 
 if TYPE_CHECKING:
-    from .store import CommitResult, SegmentStore
+    from .store import SegmentStore
 
 log = logging.getLogger("spire.merge")
 
@@ -100,8 +103,6 @@ def as_index(snap: Snapshot) -> InvertedIndex:
 
 def merge_segments(store: SegmentStore, names: list[str] | None = None) -> CommitResult:
     """Merge segments of the current snapshot (all when `names` is None) into one."""
-    from .store import CommitResult
-
     snap = store.snapshot()
     wanted = set(names) if names is not None else {s.name for s in snap.segments}
     sources = [s for s in snap.segments if s.name in wanted]
@@ -137,8 +138,6 @@ def maybe_merge(store: SegmentStore, policy: MergePolicy) -> int:
 
     A non-blocking flock keeps two processes serving one folder from merging the same
     segments at once (the loser's work would be discarded anyway)."""
-    from .store import file_lock
-
     done = 0
     with file_lock(store.root / MERGE_LOCK_FILE, blocking=False) as mine:
         if not mine:

@@ -21,8 +21,8 @@ import scipy.sparse as sp
 from spire.core.errors import SpireError
 from spire.core.files import fsync_dir, fsync_file
 
-from ..inverted_index import DOCIDS_FILE, InvertedIndex, postings_files
-from ..manifest import EncoderInfo, Manifest
+from ..inverted_index import DOCIDS_FILE, InvertedIndex
+from ..manifest import EncoderInfo, Manifest, postings_files
 from ..validate import load_array
 from .manifest import MANIFEST, STAGING_DIR, TOMBSTONES_DIR, FileRef, SegmentEntry
 

@@ -12,23 +12,20 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from spire.core.errors import SpireError
-from spire.core.files import fsync_dir, fsync_file
+from spire.core.files import file_lock, fsync_dir, fsync_file
 
 from ..manifest import EncoderInfo
-from .batch import OpResult, WriteBatch
+from .batch import CommitResult, WriteBatch
 from .convert import convert
 from .gc import remove_all, sweep
 from .manifest import (
@@ -43,29 +40,6 @@ from .reader import NO_DOCS, SegmentReader
 from .segment import write_segment
 from .snapshot import LiveSegment, Snapshot
 from .transaction import Transaction
-
-
-@dataclass
-class CommitResult:
-    generation: int
-    committed: bool
-    results: list[OpResult] = field(default_factory=list)
-    segment: str | None = None
-
-
-@contextmanager
-def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """An exclusive flock; the kernel drops it when its holder dies, even by SIGKILL."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
 
 
 class SegmentStore(SegmentReader):

@@ -6,6 +6,7 @@ every package may use it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -102,3 +103,18 @@ def read_json_object(path: str | Path, expected: str = "a JSON object") -> dict:
     if not isinstance(data, dict):
         raise SpireError(f"{path}: expected {expected}")
     return data
+
+
+@contextmanager
+def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive flock; the kernel drops it when its holder dies, even by SIGKILL."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
