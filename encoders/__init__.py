@@ -8,14 +8,12 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from spire.core.choices import IDF_SOURCES, MODES
 from spire.core.errors import SpireError
 
 from .idf import load_idf_json
 from .lexical import Lexical, load_lexical
 from .registry import resolve
-
-MODES = ("siamese", "inference-free")
-IDF_SOURCES = ("model", "corpus")  # an inference-free query's IDF: idf.json, or fitted
 
 
 class SparseEncoder(Protocol):

@@ -9,13 +9,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from spire.core.choices import HEADS
+from spire.core.choices import TORCH_PRECISIONS as PRECISIONS  # ONNX: fp32 or int8
 from spire.core.errors import SpireError
 
 from . import sparse_head
 from .batching import EncodeStats, encode_sparse
 
-HEADS = ("auto", "pruned", "chunked", "reference")
-PRECISIONS = ("fp32", "bf16")  # ONNX folders take fp32 or int8 (encoders/onnx_model.py)
 log = logging.getLogger(__name__)
 
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from spire.core.choices import MODES
 from spire.core.errors import SpireError
 
 FORMAT_NAME = "spire-index"
@@ -81,7 +82,6 @@ class EncoderInfo:
 
     def type_problem(self) -> str:
         """Why the recorded mode or lexical term is malformed ("" when they are not)."""
-        from encoders import MODES
         from encoders.lexical import FIELDS, Lexical
 
         if self.mode not in MODES:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-DTYPES = {"float32": np.float32, "uint16": np.uint16, "uint8": np.uint8}
+from spire.core.choices import IMPACT_DTYPES
+
+DTYPES = {name: np.dtype(name).type for name in IMPACT_DTYPES}
 
 
 def quantize(weights: np.ndarray, dtype: str) -> tuple[np.ndarray, float]:

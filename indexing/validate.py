@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spire.core.choices import IMPACT_DTYPES
 from spire.core.errors import SpireError
 from spire.core.hashing import sha256_file
 
@@ -53,7 +54,7 @@ def load_array(path: Path, mmap: bool) -> np.ndarray:
 DTYPES = {
     "indptr": ("int64", "uint32"),  # uint32: a compressed index under 2**32 postings
     "doc_ids": ("int32",),
-    "impacts": ("uint8", "uint16", "float32"),
+    "impacts": IMPACT_DTYPES,
     "first": ("int32",),
     "width": ("uint8",),
     "words": ("uint32",),

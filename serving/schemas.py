@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from spire.core.arguments import check_k, query_problem
+from spire.core.choices import FUSION_METHODS
 from spire.core.errors import ArgumentError
 from spire.core.ids import as_id, check_ids
 
@@ -30,7 +31,6 @@ MAX_DOCS_PER_REQUEST = 256
 MAX_DEPTH = 1000
 MAX_WEIGHT = 1e6  # keeps every fused score finite (JSON has no infinity)
 DEFAULT_DEPTH = 100
-FUSION_METHODS = ("rrf", "minmax", "zscore")
 
 
 def _not_blank(value: str) -> str:
@@ -85,7 +85,7 @@ class FusionRequest(Strict):
     """Fuse the sparse run with the dense index's run, as `retrieval.fusion.fuse` does
     offline: each side contributes its `depth` best documents, weighted."""
 
-    method: Literal["rrf", "minmax", "zscore"] = "rrf"
+    method: Literal[FUSION_METHODS] = "rrf"
     sparse_weight: Weight = 1.0
     dense_weight: Weight = 1.0
     depth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] | None = Field(

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexing.incremental import BackgroundMerger, GroupCommitter, MergePolicy, WriteBatch
+from spire.core.choices import FUSION_METHODS
 from spire.core.errors import ArgumentError, SpireError
 from spire.core.ids import as_id
 
@@ -213,7 +214,7 @@ def _add_search_routes(app: FastAPI, state: ServerState) -> None:
         k: int = 10,  # checked by SearchRequest, in the words of the other surfaces
         explain: bool = False,
         fusion: Annotated[
-            Literal["rrf", "minmax", "zscore"] | None,
+            Literal[FUSION_METHODS] | None,
             Query(description="Fuse with the dense index by this method, default weights"),
         ] = None,
     ) -> Response:

@@ -17,6 +17,7 @@ from .options import (
     IDF_DEFAULT,
     DocTopKOpt,
     DtypeOpt,
+    Fusion,
     Head,
     HeadOpt,
     IdenticalIds,
@@ -44,12 +45,6 @@ class Baseline(StrEnum):
 class Engine(StrEnum):
     spire = "spire"
     lucene = "lucene"
-
-
-class Fusion(StrEnum):
-    rrf = "rrf"
-    minmax = "minmax"
-    zscore = "zscore"
 
 
 IdenticalIdsOpt = Annotated[

@@ -8,42 +8,35 @@ from typing import Annotated
 
 import typer
 
+from spire.core.choices import (
+    FUSION_METHODS,
+    HEADS,
+    IDF_SOURCES,
+    IMPACT_DTYPES,
+    MODES,
+    PRECISIONS,
+)
 from spire.core.errors import SpireError
 
 
-class Mode(StrEnum):
-    siamese = "siamese"
-    inference_free = "inference-free"
+def choices(name: str, values: tuple[str, ...]) -> type[StrEnum]:
+    """A typer choice of the library's own names (spire.core.choices): a member per
+    value, named as Python spells it ("inference-free" -> Mode.inference_free)."""
+    return StrEnum(name, [(value.replace("-", "_"), value) for value in values])
 
 
-class ImpactDtype(StrEnum):
-    uint8 = "uint8"
-    uint16 = "uint16"
-    float32 = "float32"
-
-
-class Head(StrEnum):
-    auto = "auto"
-    pruned = "pruned"
-    chunked = "chunked"
-    reference = "reference"
-
-
-class Precision(StrEnum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-    int8 = "int8"
+Mode = choices("Mode", MODES)
+ImpactDtype = choices("ImpactDtype", IMPACT_DTYPES)
+Head = choices("Head", HEADS)
+Precision = choices("Precision", PRECISIONS)
+Fusion = choices("Fusion", FUSION_METHODS)
+IdfSource = choices("IdfSource", IDF_SOURCES)
 
 
 class IdenticalIds(StrEnum):
     auto = "auto"
     drop = "drop"
     keep = "keep"
-
-
-class IdfSource(StrEnum):
-    model = "model"
-    corpus = "corpus"
 
 
 # Chosen on SciFact's train queries (docs/encoding.md#which-idf): see scripts/idf_choice.py.
