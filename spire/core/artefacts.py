@@ -31,7 +31,7 @@ from spire.core.files import fsync_dir, fsync_file, write_text_atomic
 
 MARKER = "spire-artefact.json"
 # manifest.json `format` -> kind; the names are the ones indexing/ writes
-# (tests/spire/test_artefacts.py checks that they agree).
+# (tests/spire/core/test_artefacts.py checks that they agree).
 MANIFEST_FORMATS = {
     "spire-index": "index",
     "spire-segmented-index": "segmented index",

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import LEXICAL
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CRANFIELD = REPO / "spire" / "data" / "cranfield"
 
 
