@@ -7,6 +7,7 @@ does not pay for torch::
     enc = spire.load_encoder("splade-tiny", mode="inference-free")
     index = spire.build_index(corpus, enc)
     hits = spire.Searcher(index, enc).search("what is the capital of france", k=10)
+    hits = spire.open_index("idx/scifact").search("statins", k=10)  # plain or segmented
     report = spire.evaluate("path/to/beir/scifact", "splade-tiny", split="test")
 """
 
@@ -22,6 +23,7 @@ _EXPORTS = {
     "InvertedIndex": "indexing",
     "build_index": "indexing",
     "Searcher": "retrieval",
+    "open_index": "retrieval",
     "Dataset": "eval.datasets",
     "load_dataset": "eval.datasets",
     "load_corpus": "eval.datasets",
