@@ -17,6 +17,7 @@ import typer
 from spire.core.artefacts import ensure_replaceable
 from spire.core.errors import SpireError
 
+from .options import JsonOpt
 from .output import err_console, print_json, print_table
 
 prune_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -46,7 +47,7 @@ def prune(
     recover: Annotated[int, Opt(min=0, help="SquareHead distillation steps after.")] = 0,
     overwrite: Annotated[bool, Opt(help="Replace an earlier pruned model folder.")] = False,
     quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
-    json_out: Annotated[bool, Opt("--json", help="Print one JSON object on stdout.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Prune a model's Linear layers; writes a folder every command loads with --model."""
     from sparsity.pruning import PruneSpec, parse_nm
@@ -206,7 +207,7 @@ def models_perplexity(
     ],
     samples: Annotated[int, Opt(min=1, help="Windows per corpus.")] = 64,
     seq_len: Annotated[int, Opt(min=4, help="Tokens per window.")] = 256,
-    json_out: Annotated[bool, Opt("--json", help="Print one JSON object on stdout.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Perplexity of a causal LM on the held-out documents of each corpus (docs/sparsity.md)."""
     from eval.prune_data import heldout_windows, perplexity

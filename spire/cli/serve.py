@@ -15,12 +15,12 @@ import typer
 from spire.core.errors import SpireError
 from spire.core.ids import as_id
 
+from .options import JsonOpt
 from .output import err_console, print_json, print_table
 
 serve_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
 IndexArg = Annotated[Path, typer.Argument(help="Index folder (plain or segmented).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 def _report(title: str, summary: dict, json_out: bool) -> None:

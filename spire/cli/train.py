@@ -14,6 +14,7 @@ import typer
 
 from spire.core.errors import SpireError
 
+from .options import JsonOpt
 from .output import print_json, print_table
 
 train_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -63,7 +64,7 @@ def train(
         bool, Opt("--check", help="Validate config, data and models, then stop.")
     ] = False,
     quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
-    json_out: Annotated[bool, Opt("--json", help="Print one JSON object on stdout.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Train a sparse encoder; writes a model folder `spire index/eval --model` loads."""
     from training.config import TrainConfig, parse_set_fields
