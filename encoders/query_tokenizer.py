@@ -20,6 +20,8 @@ import threading
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
+
 from spire.core.files import write_text_atomic
 
 from .registry import resolve, spire_home
@@ -49,7 +51,10 @@ class BackendTokenizer:
     def get_vocab(self) -> dict[str, int]:
         return self.backend.get_vocab(with_added_tokens=True)
 
-    def convert_ids_to_tokens(self, ids) -> list[str]:
+    def convert_ids_to_tokens(self, ids) -> str | list[str]:
+        # transformers answers one id with one token, a sequence with a list
+        if isinstance(ids, int | np.integer):
+            return self.backend.id_to_token(int(ids))
         return [self.backend.id_to_token(int(i)) for i in ids]
 
     def __call__(

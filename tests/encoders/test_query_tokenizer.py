@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 
 import encoders.query_tokenizer as qt
@@ -70,6 +71,12 @@ def test_same_vocabulary_word_ids_and_tokens(pair, texts):
         assert light.convert_ids_to_tokens(got["input_ids"]) == full.convert_ids_to_tokens(
             want["input_ids"]
         )
+
+
+def test_one_id_gives_one_token_as_transformers_does(pair):
+    full, light = pair
+    for token_id in (0, 2000, np.int64(2000), len(full) - 1):
+        assert light.convert_ids_to_tokens(token_id) == full.convert_ids_to_tokens(int(token_id))
 
 
 def test_a_changed_tokenizer_file_gets_a_new_cache_entry(splade_tiny_path, tmp_path):
