@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from indexing import EncoderInfo, InvertedIndex
 from indexing.incremental import SegmentStore
-from indexing.incremental import store as store_module
+from indexing.incremental import reader as reader_module
 
 INFO = EncoderInfo(name="test", mode="siamese")
 
@@ -30,7 +30,7 @@ def test_a_snapshot_racing_a_merge_reads_the_next_generation(tmp_path, monkeypat
     reader = SegmentStore(root)  # its own view, as in another process
     reader.snapshot()
     writer.add(["n2"], vectors(1, 2))  # a segment the reader has not loaded yet
-    real, calls = store_module.load_segment, []
+    real, calls = reader_module.load_segment, []
 
     def racing(folder, entry, idf, verify):
         calls.append(entry.name)
@@ -40,7 +40,7 @@ def test_a_snapshot_racing_a_merge_reads_the_next_generation(tmp_path, monkeypat
             raise FileNotFoundError(2, "No such file or directory", str(missing))
         return real(folder, entry, idf, verify)
 
-    monkeypatch.setattr(store_module, "load_segment", racing)
+    monkeypatch.setattr(reader_module, "load_segment", racing)
     snap = reader.snapshot()
     assert len(snap.segments) == 1 and len(calls) == 2
     assert set(snap.live_ids()) == {f"b{i}" for i in range(20)} | {"n1", "n2"}
@@ -57,6 +57,6 @@ def test_a_file_missing_from_an_unchanged_manifest_is_still_an_error(tmp_path, m
     def gone(folder, entry, idf, verify):
         raise FileNotFoundError(2, "No such file or directory", str(folder / entry.folder))
 
-    monkeypatch.setattr(store_module, "load_segment", gone)
+    monkeypatch.setattr(reader_module, "load_segment", gone)
     with pytest.raises(FileNotFoundError):
         SegmentStore(root).snapshot()  # opening reads the manifest and its segments
