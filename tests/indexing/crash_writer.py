@@ -1,6 +1,6 @@
 """Helper for test_crash_safety.py: a pre-warmed process that forks writer children.
 
-Run as a script, it imports numpy, scipy and indexing.incremental once, then reads
+Run as a script, it imports numpy, scipy and the incremental writer once, then reads
 commands on stdin. "spawn ROOT JOURNAL SEED" forks a child that writes to the index at
 ROOT forever (random adds, replaces, deletes and merges of tiny pre-encoded documents)
 and prints the child's pid. The test SIGKILLs the child at a random moment. Forking a
@@ -126,7 +126,9 @@ def serve_forks() -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, sys.argv[1])  # the repository root
-    import indexing.incremental  # noqa: F401  (warm: children start without imports)
+    # Warm: children start without imports. The package loads its modules lazily, so
+    # name what a writer uses (store, merge, and what they import).
+    from indexing.incremental import MergePolicy, SegmentStore, maybe_merge  # noqa: F401
 
     warm_up()
     serve_forks()
