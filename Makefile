@@ -14,7 +14,7 @@ setup: $(STAMP) $(KERNELS)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,lucene,onnx,generate]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,lucene,onnx,generate,ray,milvus]'
 	touch $(STAMP)
 
 # The search kernels, compiled into numba's cache (beside the sources, in __pycache__) so
