@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import ir_measures
 
-from .run import ranked
+from eval.data.run import ranked
 
 DEFAULT_MEASURES = ("nDCG@10", "R@100", "RR@10")
 

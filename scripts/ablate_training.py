@@ -1,5 +1,6 @@
 """Ablation of the training recipe (issue 5): rows (a)-(f), each trained on SciFact's train
-split only, then evaluated with eval.pipeline.evaluate on the test split of each collection.
+split only, then evaluated with eval.experiments.pipeline.evaluate on the test split of each
+collection.
 
     (a)  splade-tiny as is             (c) (b) + FLOPS (plain, on idf * w)
     (a+) (a) + the lexical term,       (d) (b) + IDF-aware FLOPS
@@ -152,7 +153,7 @@ def train_row(row: str, args: argparse.Namespace) -> tuple[str, dict]:
 
 
 def evaluate_row(row: str, model: str, learnt_idf: bool, dataset: str, args) -> dict:
-    from eval.pipeline import evaluate
+    from eval.experiments.pipeline import evaluate
 
     # Trained rows carry their lexical term in lexical.json; the untrained rows set it,
     # (a+) with the avgdl row (f) gets: the mean length of its training corpus.
@@ -179,7 +180,7 @@ def evaluate_row(row: str, model: str, learnt_idf: bool, dataset: str, args) -> 
 def scifact_avgdl(args) -> float:
     from encoders.lexical import mean_length
     from encoders.loading import load_tokenizer
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
 
     return mean_length(load_tokenizer("splade-tiny"), load_corpus(args.data / "scifact").texts)
 

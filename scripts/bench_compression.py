@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_search import corpora  # noqa: E402
 from bench_systems import folder_bytes  # noqa: E402
 
-from eval.baselines.lucene_impact import integer_queries  # noqa: E402
+from eval.experiments.baselines.lucene_impact import integer_queries  # noqa: E402
 from indexing import EncoderInfo, InvertedIndex  # noqa: E402
 from retrieval import Searcher  # noqa: E402
 

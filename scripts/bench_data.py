@@ -53,7 +53,7 @@ def encode_collection(name: str, model: str = "splade-tiny") -> Encoded:
 
 def _encode_to(folder: Path, name: str, model: str, files: dict[str, Path]) -> None:
     from encoders import load_encoder
-    from eval.datasets import load_corpus, load_queries
+    from eval.data.datasets import load_corpus, load_queries
 
     data = SHARED_DATA / name
     corpus = load_corpus(data / "corpus.jsonl")

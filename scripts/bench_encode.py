@@ -137,7 +137,7 @@ def projection_rate(docs: int = 32, length: int = 256, vocab: int = 30522, hidde
 
 
 def load_texts(data: Path, n: int) -> list[str]:
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
 
     corpus = load_corpus(str(data))
     return [t for t in corpus.texts if t.strip()][:n]

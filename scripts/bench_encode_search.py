@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from encoders import load_encoder
 from encoders.registry import resolve
-from eval.datasets import load_dataset
+from eval.data.datasets import load_dataset
 from indexing import EncoderInfo, InvertedIndex
 from retrieval import Searcher
 

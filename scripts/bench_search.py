@@ -37,7 +37,7 @@ from bench_data import encode_collection, synthetic, term_stats  # noqa: E402
 from bench_profile import profile  # noqa: E402
 from bench_report import goals, markdown, pareto_plot  # noqa: E402
 
-from eval.baselines.lucene_impact import integer_queries  # noqa: E402
+from eval.experiments.baselines.lucene_impact import integer_queries  # noqa: E402
 from indexing import EncoderInfo, InvertedIndex  # noqa: E402
 
 

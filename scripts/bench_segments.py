@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from encoders import load_encoder  # noqa: E402
-from eval.datasets import load_dataset  # noqa: E402
+from eval.data.datasets import load_dataset  # noqa: E402
 from indexing import InvertedIndex, build_index  # noqa: E402
 from indexing.incremental import SegmentStore, as_index  # noqa: E402
 from retrieval import open_index  # noqa: E402

@@ -208,8 +208,8 @@ class Lucene(System):
     name = "Lucene impact (Pyserini)"
 
     def __init__(self, index: InvertedIndex, tokenizer, workdir: Path) -> None:
-        from eval.baselines.lucene_impact import build_lucene_index
-        from eval.baselines.pyserini_env import pyserini
+        from eval.experiments.baselines.lucene_impact import build_lucene_index
+        from eval.experiments.baselines.pyserini_env import pyserini
         from indexing.export import id_to_token
 
         self.vocab = id_to_token(tokenizer, index.vocab_size)

@@ -20,9 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from encoders import load_encoder
-from eval.datasets import load_corpus, load_dataset
-from eval.pipeline import report
-from eval.systems import Systems
+from eval.data.datasets import load_corpus, load_dataset
+from eval.experiments.pipeline import report
+from eval.experiments.systems import Systems
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

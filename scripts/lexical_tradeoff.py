@@ -2,7 +2,7 @@
 and model: what the term buys on SciFact and what it costs elsewhere.
 
 Each model's learnt document vectors are encoded once per collection; every weight
-reuses them (eval.systems.Systems.lexical_variant), so a sweep costs one encoding per
+reuses them (eval.experiments.systems.Systems.lexical_variant), so a sweep costs one encoding per
 (model, collection). Query IDF is fitted on the evaluated corpus, as in
 scripts/ablate_training.py. The lexical k1, b and avgdl are the model folder's
 (lexical.json), else k1 0.9, b 0.4 and the SciFact corpus's mean length, as row (a+).
@@ -39,9 +39,9 @@ def lexical_params(model: str, args) -> dict:
 
 def sweep(model: str, dataset: str, weights: list[float], args) -> dict[float, float]:
     """nDCG@10 at each lexical weight, from one encoding of the collection."""
-    from eval.datasets import load_dataset
-    from eval.pipeline import report
-    from eval.systems import Systems
+    from eval.data.datasets import load_dataset
+    from eval.experiments.pipeline import report
+    from eval.experiments.systems import Systems
 
     name, _, split = dataset.partition(":")
     data = load_dataset(args.data / name, split or "test")

@@ -336,7 +336,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> None:
-    from eval.datasets import load_corpus, load_queries
+    from eval.data.datasets import load_corpus, load_queries
 
     args = parse_args(argv)
     mix = {k: float(v) for k, v in (part.split("=") for part in args.mix.split(","))}

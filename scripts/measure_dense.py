@@ -14,8 +14,8 @@ import argparse
 import json
 import time
 
-from eval.baselines.dense import dense_run
-from eval.datasets import load_dataset
+from eval.data.datasets import load_dataset
+from eval.experiments.baselines.dense import dense_run
 from eval.metrics import DEFAULT_MEASURES, compute_metrics
 
 

@@ -20,9 +20,9 @@ import numpy as np
 
 import encoders.inference_free as inference_free
 from encoders import load_encoder
-from eval.datasets import load_dataset
-from eval.pipeline import report
-from eval.systems import Systems
+from eval.data.datasets import load_dataset
+from eval.experiments.pipeline import report
+from eval.experiments.systems import Systems
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

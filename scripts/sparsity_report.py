@@ -108,7 +108,7 @@ def size_of(net, nm, tokenizer) -> dict:
 def run_llm(args) -> None:
     import torch
 
-    from eval.prune_data import calibration_batches, heldout_windows, perplexity
+    from eval.data.prune_data import calibration_batches, heldout_windows, perplexity
     from sparsity.pruning import parse_nm
     from spire.cli.prune import load_backbone
 
@@ -140,7 +140,7 @@ def encoder_setup(name: str, load, args):
     import torch
 
     from encoders.loading import load_tokenizer
-    from eval.prune_data import calibration_batches
+    from eval.data.prune_data import calibration_batches
 
     torch.set_num_threads(args.threads)
     tokenizer = load_tokenizer(name)
@@ -151,9 +151,9 @@ def encoder_setup(name: str, load, args):
 def run_encoder(args) -> None:
     from encoders.dense import load_dense_encoder
     from encoders.loading import load_base_model
-    from eval.datasets import load_dataset
-    from eval.pipeline import report
-    from eval.systems import Systems
+    from eval.data.datasets import load_dataset
+    from eval.experiments.pipeline import report
+    from eval.experiments.systems import Systems
     from sparsity.pruning import parse_nm
 
     tokenizer, dense, calib = encoder_setup("all-MiniLM-L6-v2", load_base_model, args)
@@ -194,9 +194,9 @@ def run_encoder(args) -> None:
 def run_splade(args) -> None:
     """splade-tiny at 50% unstructured on Cranfield (bundled), both modes."""
     from encoders.loading import load_masked_lm
-    from eval.datasets import load_dataset
-    from eval.pipeline import report
-    from eval.systems import Systems
+    from eval.data.datasets import load_dataset
+    from eval.experiments.pipeline import report
+    from eval.experiments.systems import Systems
     from sparsity.storage import save_pruned
 
     tokenizer, dense, calib = encoder_setup("splade-tiny", load_masked_lm, args)

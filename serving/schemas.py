@@ -151,7 +151,7 @@ class DocumentIn(Strict):
         return self
 
     def full_text(self) -> str:
-        return f"{self.title} {self.text}".strip()  # as eval.datasets.load_corpus joins them
+        return f"{self.title} {self.text}".strip()  # as eval.data.datasets.load_corpus joins them
 
 
 class AddRequest(Strict):

@@ -36,8 +36,8 @@ def shared_data(*parts: str) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _keep_corpus_work():
     """Encode each corpus once per test session, whichever test or command asks first
-    (eval/cache.py): the regressions' commands and the fixtures below share it."""
-    from eval import cache
+    (eval/experiments/cache.py): the regressions' commands and the fixtures below share it."""
+    from eval.experiments import cache
 
     cache.keep()
     yield
@@ -81,14 +81,15 @@ def inference_free_encoder(splade_tiny_path):
 
 @pytest.fixture(scope="session")
 def shared_systems(splade_tiny_path):
-    """get(dataset) -> eval.systems.Systems over ../shared/data/<dataset>, one per session.
+    """get(dataset) -> eval.experiments.systems.Systems over ../shared/data/<dataset>, one
+    per session.
 
     Systems cache document encodings and runs, so every test that evaluates the same
     collection shares one encoding (siamese and inference-free share doc vectors too).
     Cranfield is the bundled copy (the same files), so it needs no ../shared.
     """
-    from eval.datasets import load_dataset
-    from eval.systems import Systems
+    from eval.data.datasets import load_dataset
+    from eval.experiments.systems import Systems
 
     cache: dict = {}
 

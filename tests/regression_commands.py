@@ -2,7 +2,7 @@
 
 The tests run each command in-process through the real CLI (`spire.cli.app`, with
 `--json`), from the repository root as a user would type it, and read the metrics from its
-JSON. Corpus-level work is shared between commands by eval/cache.py.
+JSON. Corpus-level work is shared between commands by eval/experiments/cache.py.
 """
 
 from __future__ import annotations

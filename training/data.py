@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.datasets import load_corpus, load_queries
-from eval.jsonl import field as get_field
-from eval.jsonl import read_jsonl, read_qrels
+from eval.data.datasets import load_corpus, load_queries
+from eval.data.jsonl import field as get_field
+from eval.data.jsonl import read_jsonl, read_qrels
 from spire.core.errors import SpireError
 
 from .query_generation import DEFAULT_GENERATOR

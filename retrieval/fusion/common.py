@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from eval.data.run import Run
+
 Scores = Mapping[str, float]
-RunLike = Mapping[str, Scores]
 Fused = dict[str, dict[str, float]]
 
 
@@ -17,7 +18,7 @@ def ranked(docs: Scores) -> list[str]:
 
 
 def weighted_sum(
-    runs: Sequence[RunLike], weights: Sequence[float], normalise: Callable[[Scores], Scores]
+    runs: Sequence[Run], weights: Sequence[float], normalise: Callable[[Scores], Scores]
 ) -> Fused:
     """sum_i w_i * normalise(run_i[q])[d], per query.
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .common import Fused, RunLike, Scores, weighted_sum
+from eval.data.run import Run
+
+from .common import Fused, Scores, weighted_sum
 
 
 def minmax_normalise(docs: Scores) -> dict[str, float]:
@@ -22,6 +24,6 @@ def minmax_normalise(docs: Scores) -> dict[str, float]:
     return {d: (s - low) / span for d, s in docs.items()}
 
 
-def minmax(runs: Sequence[RunLike], weights: Sequence[float]) -> Fused:
+def minmax(runs: Sequence[Run], weights: Sequence[float]) -> Fused:
     # A document missing from a run adds nothing from that run (see weighted_sum).
     return weighted_sum(runs, weights, minmax_normalise)

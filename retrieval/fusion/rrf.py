@@ -10,14 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from eval.data.run import Run
 from spire.core.errors import SpireError
 
-from .common import Fused, RunLike, add_up, ranked
+from .common import Fused, add_up, ranked
 
 DEFAULT_K = 60  # the paper's value, and Pyserini's, ranx's and OpenSearch's default
 
 
-def rrf(runs: Sequence[RunLike], weights: Sequence[float], k: float = DEFAULT_K) -> Fused:
+def rrf(runs: Sequence[Run], weights: Sequence[float], k: float = DEFAULT_K) -> Fused:
     # A document missing from a run adds nothing from that run.
     if not isinstance(k, int | float) or isinstance(k, bool) or not math.isfinite(k) or k < 0:
         raise SpireError(f"rrf: k must be a number >= 0, got {k!r}")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .common import Fused, RunLike, Scores, weighted_sum
+from eval.data.run import Run
+
+from .common import Fused, Scores, weighted_sum
 
 
 def zscore_normalise(docs: Scores) -> dict[str, float]:
@@ -26,7 +28,7 @@ def zscore_normalise(docs: Scores) -> dict[str, float]:
     return {d: (s - mean) / std for d, s in docs.items()}
 
 
-def zscore(runs: Sequence[RunLike], weights: Sequence[float]) -> Fused:
+def zscore(runs: Sequence[Run], weights: Sequence[float]) -> Fused:
     # A document missing from a run adds nothing from that run (see weighted_sum), which
     # for z-scores is the same as scoring it at that run's mean.
     return weighted_sum(runs, weights, zscore_normalise)

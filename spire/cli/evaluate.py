@@ -119,7 +119,7 @@ def eval_cmd(
 ) -> None:
     """Index a dataset's corpus, search its judged queries and report metrics."""
     from encoders.loading import torch_threads
-    from eval.pipeline import evaluate
+    from eval.experiments.pipeline import evaluate
 
     if save_index is not None:
         ensure_replaceable(save_index, overwrite)
@@ -171,8 +171,8 @@ def compare(
     json_out: JsonOpt = False,
 ) -> None:
     """Evaluate several systems on one dataset, side by side, with a bar chart."""
-    from eval.pipeline import compare as compare_systems
-    from eval.plots import bar_chart
+    from eval.experiments.pipeline import compare as compare_systems
+    from eval.experiments.plots import bar_chart
 
     reports = compare_systems(
         dataset, [s.strip() for s in systems.split(",") if s.strip()], split, model=model,

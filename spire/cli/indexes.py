@@ -63,7 +63,7 @@ def index(
     import time
 
     from encoders import load_encoder
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
     from indexing import build_index
     from retrieval.warm import warm_folder
 
@@ -111,7 +111,7 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Search an index for one query."""
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
     from retrieval import open_index
 
     check_query(query)  # before the index or the encoder is loaded

@@ -70,7 +70,7 @@ def prune(
     n_samples, length = samples or CALIB_DEFAULTS[kind][0], seq_len or CALIB_DEFAULTS[kind][1]
     batches = None
     if calib is not None:
-        from eval.prune_data import calibration_batches
+        from eval.data.prune_data import calibration_batches
 
         batches = calibration_batches(
             tokenizer, calib, n_samples, length, seed, kind == "causal-lm"
@@ -92,7 +92,7 @@ def prune(
         "nm": nm, "structured": structured, "head_sparsity": head_sparsity, "seed": seed,
         "calibration": None if calib is None else {
             "data": str(calib), "samples": n_samples, "seq_len": length, "seed": seed,
-            "pool": "first 20000 documents not held out (eval.prune_data)",
+            "pool": "first 20000 documents not held out (eval.data.prune_data)",
         },
         "recover_steps": recover, "seconds": round(time.perf_counter() - start, 1),
         **result.summary(net),
@@ -210,7 +210,7 @@ def models_perplexity(
     json_out: JsonOpt = False,
 ) -> None:
     """Perplexity of a causal LM on the held-out documents of each corpus (docs/sparsity.md)."""
-    from eval.prune_data import heldout_windows, perplexity
+    from eval.data.prune_data import heldout_windows, perplexity
 
     if not data:
         raise SpireError("--data: give at least one corpus")

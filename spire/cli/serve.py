@@ -95,7 +95,7 @@ def index_dense(
     import time
     import warnings
 
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
     from serving.dense_side import build_dense_side
 
     _store(index_dir)  # a clear error for a missing or broken index folder
@@ -120,7 +120,7 @@ def add(
     """Encode documents and add them as one new segment (same id: replaced)."""
     import time
 
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
     from retrieval import open_index
 
     store = _store(index_dir)
@@ -147,7 +147,7 @@ def add(
 def read_ids(path: Path) -> list[str]:
     """One document id per line (stripped, and checked by spire.core.ids, naming the line);
     blank lines are skipped."""
-    from eval.jsonl import read_lines
+    from eval.data.jsonl import read_lines
 
     return [as_id(line.strip(), f"{path}:{lineno}") for lineno, line in read_lines(path)]
 
@@ -215,7 +215,7 @@ def reidf(
     The IDF is fixed when the index is created, so scores do not drift as documents are
     added; run this when the collection has changed enough to want new weights."""
     from encoders import load_encoder
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
 
     store = _store(index_dir)
     snap = store.snapshot()

@@ -10,7 +10,7 @@ import pytest
 
 import encoders.query_tokenizer as qt
 from encoders.loading import load_tokenizer
-from eval.datasets import load_corpus
+from eval.data.datasets import load_corpus
 from tests.conftest import BUNDLED_CRANFIELD
 
 ODD = [

@@ -11,7 +11,7 @@ import pytest
 from encoders.idf import document_frequencies
 from encoders.loading import load_tokenizer
 from encoders.tokenize import CHARS_PER_TOKEN, tokenize_truncated
-from eval.datasets import load_corpus
+from eval.data.datasets import load_corpus
 from tests.conftest import BUNDLED_CRANFIELD
 
 

@@ -1,11 +1,11 @@
-"""eval.cache: while kept, a corpus is encoded (and a baseline run) once per content and
+"""eval.experiments.cache: while kept, a corpus is encoded (and a baseline run) once per content and
 options; another corpus text, or the store off, computes again."""
 
 from __future__ import annotations
 
-from eval import cache
-from eval.datasets import load_dataset
-from eval.systems import Systems
+from eval.data.datasets import load_dataset
+from eval.experiments import cache
+from eval.experiments.systems import Systems
 from tests.conftest import write_beir
 
 CORPUS = [

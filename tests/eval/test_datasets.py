@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import load_corpus, load_dataset
-from eval.jsonl import read_lines
+from eval.data.datasets import load_corpus, load_dataset
+from eval.data.jsonl import read_lines
 from spire.core.errors import SpireError
 from tests.conftest import shared_data, write_beir
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from eval.data.run import Run
 from eval.metrics import compute_metrics
-from eval.run import Run
 from retrieval.fusion import fuse
 from spire.core.errors import SpireError
 

@@ -16,7 +16,7 @@ SCIFACT = SHARED_DATA / "scifact"
 
 PROBE = """
 import json
-from eval.datasets import load_dataset
+from eval.data.datasets import load_dataset
 a = load_dataset("beir/scifact/test")
 b = load_dataset({folder!r}, "test")
 print(json.dumps({{"name": a.name, "docs": len(a.corpus), "queries": len(a.queries),
@@ -45,7 +45,7 @@ def test_beir_id_matches_the_folder_loader(tmp_path):
 
 
 def test_unknown_id_is_one_clear_error():
-    from eval.datasets import load_dataset
+    from eval.data.datasets import load_dataset
     from spire.core.errors import SpireError
 
     with pytest.raises(SpireError, match="not an ir_datasets id"):

@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from encoders import load_encoder
-from eval.baselines import pyserini_env
-from eval.baselines.lucene_impact import integer_queries, lucene_impact_run
+from eval.data.run import Run
+from eval.experiments.baselines import pyserini_env
+from eval.experiments.baselines.lucene_impact import integer_queries, lucene_impact_run
 from eval.metrics import compute_metrics
-from eval.run import Run
 from indexing import EncoderInfo, InvertedIndex
 from retrieval import Searcher
 from spire.core.errors import SpireError

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from eval.data.run import Run
 from eval.metrics import compute_metrics
-from eval.run import Run
 from retrieval import Hit
 from spire.core.errors import SpireError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eval.run import Run
+from eval.data.run import Run
 from retrieval import Hit
 
 

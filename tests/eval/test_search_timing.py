@@ -9,8 +9,8 @@ import copy
 import numpy as np
 import scipy.sparse as sp
 
-from eval.datasets import Dataset
-from eval.systems import search_sparse
+from eval.data.datasets import Dataset
+from eval.experiments.systems import search_sparse
 from indexing import InvertedIndex
 from indexing.manifest import EncoderInfo
 from retrieval import Searcher

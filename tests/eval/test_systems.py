@@ -1,11 +1,11 @@
-"""eval.systems: the inference-free lexical term is added to its own index only."""
+"""eval.experiments.systems: the inference-free lexical term is added to its own index only."""
 
 from __future__ import annotations
 
 import pytest
 
-from eval.datasets import load_dataset
-from eval.systems import Systems
+from eval.data.datasets import load_dataset
+from eval.experiments.systems import Systems
 from indexing import InvertedIndex
 from tests.conftest import LEXICAL, write_beir
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from eval.run import Run
+from eval.data.run import Run
 from retrieval.fusion import fuse
 from spire.core.errors import SpireError
 
@@ -134,6 +134,12 @@ def test_run_objects_fuse_and_keep_plain_dicts_out():
     assert fuse([a, b]) == fuse([A, B])
     # A run without a dataset fuses with one that has it.
     assert fuse([a, B]) == fuse([A, B])
+
+
+def test_the_fused_run_is_a_run_of_the_inputs_dataset():
+    fused = fuse([Run(A, dataset="toy"), B], "minmax")
+    assert isinstance(fused, Run) and fused.dataset == "toy"
+    assert fuse([A, B]).dataset is None  # plain mappings name no dataset
 
 
 # --------------------------------------------------------------------------- refusals

@@ -137,7 +137,7 @@ def test_float_queries_match_float64_brute_force():
 def test_real_cranfield_vectors_equal_brute_force(
     encoded_corpus, siamese_encoder, algorithm, compression
 ):
-    from eval.baselines.lucene_impact import integer_queries
+    from eval.experiments.baselines.lucene_impact import integer_queries
 
     data, docs, _ = encoded_corpus("cranfield")
     index = make_index(docs, "uint8", compression)

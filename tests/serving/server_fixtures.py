@@ -24,7 +24,7 @@ def small_index(tmp_root: Path, n_docs: int = 40) -> Path:
     """An inference-free splade-tiny index of the first Cranfield documents (built once)."""
     if "index" not in _built:
         from encoders import load_encoder
-        from eval.datasets import load_corpus
+        from eval.data.datasets import load_corpus
         from indexing import build_index
 
         with warnings.catch_warnings():  # two empty Cranfield documents; not our concern

@@ -299,7 +299,7 @@ def test_dense_folders_that_do_not_fit_are_refused(source, dense_dir, tmp_path):
 
 def test_the_cranfield_loader_joins_texts_as_the_server_does():
     """index-dense embeds `load_corpus` texts; the server's adds join title and text alike."""
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
     from serving.schemas import DocumentIn
 
     with warnings.catch_warnings():

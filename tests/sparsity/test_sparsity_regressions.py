@@ -26,7 +26,7 @@ def pruned_folders(tmp_path_factory):
     made: dict = {}
 
     def get(entry):
-        from eval.prune_data import calibration_batches
+        from eval.data.prune_data import calibration_batches
         from sparsity.pruning import parse_nm, prune
         from sparsity.storage import save_pruned
         from spire.cli.prune import load_backbone
@@ -56,16 +56,16 @@ def test_sparsity_regression(entry, pruned_folders):
     folder, tokenizer = pruned_folders(entry)
     spec = entry["eval"]
     if spec["kind"] == "ndcg":
-        from eval.datasets import load_dataset
-        from eval.pipeline import report
-        from eval.systems import Systems
+        from eval.data.datasets import load_dataset
+        from eval.experiments.pipeline import report
+        from eval.experiments.systems import Systems
 
         assert spec["dataset"] == "cranfield"
         data = load_dataset(BUNDLED_CRANFIELD)
         systems = Systems(data, model=str(folder), show_progress=False)
         got = report(systems.run(spec["mode"]), data).metrics["nDCG@10"]
     else:
-        from eval.prune_data import heldout_windows, perplexity
+        from eval.data.prune_data import heldout_windows, perplexity
         from spire.cli.prune import load_backbone
 
         net, _, _, _ = load_backbone(str(folder))

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_search_on_an_inference_free_index_imports_no_torch(tmp_path, inference_free_encoder):
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
     from indexing import build_index
 
     with warnings.catch_warnings():

@@ -67,7 +67,7 @@ def test_pseudo_queries_come_from_the_corpus_alone(test_only_beir, kind):
 
 
 def test_ict_pseudo_queries_are_cut_out_of_their_documents(tmp_path):
-    from eval.datasets import load_corpus
+    from eval.data.datasets import load_corpus
 
     corpus = tmp_path / "corpus.jsonl"
     lines = [

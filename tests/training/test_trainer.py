@@ -68,7 +68,7 @@ def test_training_lowers_the_loss(toy_run):
 
 def test_output_is_a_model_folder_spire_loads_and_evaluates(toy_run, tiny_beir):
     from encoders import load_encoder
-    from eval.pipeline import evaluate
+    from eval.experiments.pipeline import evaluate
 
     config, result = toy_run
     out = result.output

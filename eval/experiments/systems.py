@@ -15,13 +15,13 @@ import scipy.sparse as sp
 
 from encoders import load_encoder
 from encoders.lexical import with_lexical
+from eval.data.datasets import Dataset
+from eval.data.run import Run
 from indexing import EncoderInfo, InvertedIndex
 from retrieval import Searcher
 from spire.core.errors import SpireError
 
 from .cache import cached, corpus_key, dataset_key
-from .datasets import Dataset
-from .run import Run
 
 SPARSE = ("siamese", "inference-free")
 SYSTEMS = (*SPARSE, "bm25", "dense", "hybrid")

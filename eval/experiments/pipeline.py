@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from eval.data.datasets import Dataset, load_dataset
+from eval.metrics import DEFAULT_MEASURES, compute_metrics
 from indexing import InvertedIndex
 from spire.core.artefacts import ensure_replaceable
 
-from .datasets import Dataset, load_dataset
-from .metrics import DEFAULT_MEASURES, compute_metrics
 from .systems import SystemResult, Systems, canonical, search_sparse
 
 

@@ -1,4 +1,4 @@
-"""Text for pruning and perplexity, from any corpus spire reads (eval.datasets' formats).
+"""Text for pruning and perplexity, from any corpus spire reads (eval.data.datasets' formats).
 
 Held-out text is fixed by document id: a document belongs to the held-out slice when
 crc32 of its article id (the id up to its last '-', as in wiki-paragraphs'
@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.datasets import ID_FIELDS, TEXT_FIELDS, load_corpus
-from eval.jsonl import field, read_jsonl
 from spire.core.errors import SpireError
+
+from .datasets import ID_FIELDS, TEXT_FIELDS, load_corpus
+from .jsonl import field, read_jsonl
 
 HELDOUT_BUCKETS = 100
 CALIB_POOL = 20_000  # calibration samples from the first this many documents (not held out)

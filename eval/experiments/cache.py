@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from .datasets import Dataset
+from eval.data.datasets import Dataset
 
 T = TypeVar("T")
 

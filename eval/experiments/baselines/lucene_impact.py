@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from eval.data.run import Run
 from indexing import InvertedIndex
 from indexing.export import export_index, id_to_token
 
-from ..run import Run
 from .pyserini_env import index_collection, pyserini
 
 # Lucene impact queries take integer weights; Pyserini's own SPLADE query encoder

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..datasets import Dataset
-from ..run import Run
+from eval.data.datasets import Dataset
+from eval.data.run import Run
+
 from .pyserini_env import index_collection, pyserini
 
 

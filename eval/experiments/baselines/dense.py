@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from encoders.dense import load_dense_encoder
+from eval.data.datasets import Dataset
+from eval.data.run import Run
 from indexing.dense_index import DenseIndex
 from retrieval import DenseSearcher
-
-from ..datasets import Dataset
-from ..run import Run
 
 
 def dense_run(
