@@ -49,7 +49,10 @@ class DenseEncoder:
         self.dim = int(model.config.hidden_size)
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        return self.encode(texts, self.doc_max_length, show_progress, "encoding documents")
+        from sparsity.runtime import for_documents  # sparsity for queries only stays off
+
+        with for_documents(self.model):
+            return self.encode(texts, self.doc_max_length, show_progress, "encoding documents")
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         return self.encode(texts, self.query_max_length, show_progress, "encoding queries")

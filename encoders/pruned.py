@@ -32,5 +32,16 @@ def load_pruned(loader, source: str, **kwargs):
     if dtype is not None:
         model = model.to(dtype)
     info = load_into(model, source)
+    _install_sparsity(model, source)
     model.eval()
     return (model, info) if want_info else model
+
+
+def _install_sparsity(model, source: str) -> None:
+    """Activation thresholds and experts (`spire sparsify`), as sparsity.json asks."""
+    from sparsity.runtime import install, wants_install
+    from sparsity.storage import read_manifest
+
+    manifest = read_manifest(source)
+    if wants_install(manifest):
+        install(model, manifest, source)

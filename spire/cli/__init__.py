@@ -2,7 +2,8 @@
 
 index, search, export (indexes.py); eval, compare (evaluate.py); models (models.py);
 train (train.py); serve, index-dense, add, delete, merge, reidf (serve.py); prune
-(prune.py). `main` is the console entry point (pyproject [project.scripts])."""
+(prune.py); sparsify (sparsify.py). `main` is the console entry point (pyproject
+[project.scripts])."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .models import models_app
 from .output import err_console, print_error
 from .prune import prune_app
 from .serve import serve_app
+from .sparsify import sparsify_app
 from .train import train_app
 
 app = typer.Typer(
@@ -38,6 +40,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(train_app)  # `spire train`, top level
 app.add_typer(serve_app)  # `spire serve|add|delete|merge|reidf`, top level
 app.add_typer(prune_app)  # `spire prune`, top level
+app.add_typer(sparsify_app)  # `spire sparsify`, top level
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:

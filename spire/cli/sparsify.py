@@ -1,0 +1,156 @@
+"""`spire sparsify`: activation sparsity (TEAL, WINA) and MoEfication of a model, written
+as a model folder whose sparsity.json every command applies at load (docs/sparsity.md).
+
+Registered by spire/cli/__init__.py. Every refusal (method, target, --moe fields, experts
+that do not divide the neurons, the output folder, the model, too little calibration
+text) is one line before any calibration runs; the folder is written at the end, by
+rename. `sparsify_folder` is also what `spire eval --activation-sparsity/--moe` runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spire.core.artefacts import ensure_replaceable
+from spire.core.errors import SpireError
+
+from .options import JsonOpt
+from .output import print_json, print_table
+
+sparsify_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+Opt = typer.Option
+
+
+def sparsify_folder(
+    model: str,
+    out: Path,
+    calib: str,
+    activation: tuple[str, float] | None = None,
+    moe: dict | None = None,
+    scope: str = "layer",
+    samples: int = 64,
+    seq_len: int = 128,
+    seed: int = 0,
+    apply_to: str = "queries",
+    path: str = "gather",
+    gather_below: float = 0.5,
+    overwrite: bool = False,
+) -> dict:
+    """Calibrate on `calib`, write the folder `out`; returns its sparsity.json."""
+    from eval.data.prune_data import calibration_batches
+    from sparsity import activation as act
+    from sparsity import moe as moe_lib
+    from sparsity.runtime import APPLY_TO, wants_install
+    from sparsity.storage import is_pruned_folder, read_manifest, save_pruned
+
+    from .prune import _copy_extras, load_backbone
+
+    if activation is None and moe is None:
+        raise SpireError("give --activation (with --target) or --moe")
+    if activation is not None:
+        act.check_request(activation[0], activation[1], scope)
+    if apply_to not in APPLY_TO:
+        raise SpireError(f"--apply-to {apply_to!r}: choose from {', '.join(APPLY_TO)}")
+    if path not in act.PATHS:
+        raise SpireError(f"--path {path!r}: choose from {', '.join(act.PATHS)}")
+    ensure_replaceable(out, overwrite)
+    source_manifest = {}
+    if is_pruned_folder(model):
+        source_manifest = read_manifest(model)
+        if wants_install(source_manifest):
+            raise SpireError(f"{model}: already sparsified; start from the model it came from")
+    net, tokenizer, kind, source = load_backbone(model)
+    if moe is not None:
+        moe_lib.check_request(
+            net, moe["experts"], moe["top"], moe.get("router", "fitted"),
+            moe.get("routing", "token"),
+        )  # fmt: skip
+    batches = calibration_batches(tokenizer, calib, samples, seq_len, seed, kind == "causal-lm")
+    act.check_calibration(batches)
+    start = time.perf_counter()
+    manifest = {
+        "method": "dense", "sparsity": 0.0, **source_manifest, "base_model": model,
+        "kind": kind, "apply_to": apply_to,
+        "execution": {"path": path, "gather_below": gather_below},
+        "calibration": {"data": str(calib), "samples": samples, "seq_len": seq_len,
+                        "seed": seed, "tokens": act.count_tokens(batches)},
+    }  # fmt: skip
+    calibrated = net
+    if moe is not None:
+        manifest["moe"] = moe_lib.moefy(
+            net, moe["experts"], moe["top"], batches, moe.get("router", "fitted"),
+            moe.get("routing", "token"), seed,
+        )  # fmt: skip
+        calibrated = moe_lib.apply(copy.deepcopy(net), manifest["moe"])
+    if activation is not None:
+        manifest["activation"] = act.calibrate(calibrated, *activation, batches, scope)
+    manifest["sparsify_seconds"] = round(time.perf_counter() - start, 1)
+    return save_pruned(
+        net, out, manifest, lambda d: _copy_extras(tokenizer, source, d), None, overwrite
+    )
+
+
+@sparsify_app.command()
+def sparsify(
+    model: Annotated[str, typer.Argument(help="Registry name, model folder or hub id.")],
+    out: Annotated[Path, Opt("--out", "-o", help="Model folder to write.")],
+    calib: Annotated[
+        str, Opt("--calib", help="Calibration corpus: BEIR folder, jsonl or ir_datasets id.")
+    ],
+    activation: Annotated[str | None, Opt(help="teal or wina: activation sparsity.")] = None,
+    target: Annotated[float, Opt(help="Share of Linear inputs dropped, in [0, 1).")] = 0.5,
+    scope: Annotated[
+        str, Opt(help="layer: each layer at the target; model: one threshold model-wide.")
+    ] = "layer",
+    moe: Annotated[
+        str | None,
+        Opt(help="MoEfication: experts=E,top=K[,router=fitted|centroid][,routing=token|sequence]."),
+    ] = None,
+    samples: Annotated[int, Opt(min=1, help="Calibration windows.")] = 64,
+    seq_len: Annotated[int, Opt(min=4, help="Tokens per calibration window.")] = 128,
+    seed: Annotated[int, Opt(help="Calibration and k-means seed.")] = 0,
+    apply_to: Annotated[
+        str, Opt(help="queries: documents are encoded dense; all: both sides.")
+    ] = "queries",
+    path: Annotated[
+        str, Opt(help="gather (skips dropped channels) or masked (the reference).")
+    ] = "gather",
+    gather_below: Annotated[
+        float, Opt(help="Gather only when a call keeps at most this share of channels.")
+    ] = 0.5,
+    overwrite: Annotated[bool, Opt(help="Replace an earlier folder spire wrote.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Calibrate activation thresholds or split feed-forward layers into experts; writes a
+    folder every command loads with --model / --dense-model."""
+    from sparsity.runtime import parse_activation, parse_moe
+
+    moe_fields = parse_moe(moe) if moe is not None else None
+    requested = parse_activation(f"{activation}:{target}") if activation is not None else None
+    written = sparsify_folder(
+        model, out, calib, requested, moe_fields, scope, samples, seq_len, seed,
+        apply_to, path, gather_below, overwrite,
+    )  # fmt: skip
+    if json_out:
+        print_json({"out": str(out), **_summary(written)})
+        return
+    rows = [[k, v] for k, v in _summary(written).items()]
+    print_table(f"sparsified model: {out}", ["field", "value"], rows)
+
+
+def _summary(manifest: dict) -> dict:
+    out = {"apply_to": manifest["apply_to"], "seconds": manifest["sparsify_seconds"]}
+    if "activation" in manifest:
+        a = manifest["activation"]
+        out.update(activation=a["method"], target=a["target"], scope=a["scope"])
+        out["layers"] = len(a["layers"])
+    if "moe" in manifest:
+        m = manifest["moe"]
+        out.update(experts=m["experts"], top=m["top"], router=m["router"], routing=m["routing"])
+    out["calibration_tokens"] = manifest["calibration"]["tokens"]
+    return out
