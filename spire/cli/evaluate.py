@@ -61,6 +61,25 @@ WeightsOpt = Annotated[
 ]
 
 
+DatasetArg = Annotated[
+    str, typer.Argument(help="BEIR folder or ir_datasets id (e.g. beir/scifact/test).")
+]
+SplitOpt = Annotated[str, typer.Option(help="qrels split of a BEIR folder.")]
+BaselineOpt = Annotated[
+    Baseline | None, typer.Option(help="Evaluate a baseline instead of --model.")
+]
+EngineOpt = Annotated[
+    Engine, typer.Option(help="lucene: search our vectors with Lucene impact search.")
+]
+HybridOpt = Annotated[
+    str | None, typer.Option(help="Fuse systems, e.g. sparse+dense or bm25+dense.")
+]
+DepthOpt = Annotated[int, typer.Option("-k", min=1, help="Retrieval depth.")]
+RunFileOpt = Annotated[Path | None, typer.Option(help="Write the TREC run here.")]
+SaveIndexOpt = Annotated[Path | None, typer.Option(help="Also keep the index here.")]
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing --save-index.")]
+
+
 IDENTICAL = {IdenticalIds.auto: None, IdenticalIds.drop: True, IdenticalIds.keep: False}
 
 
@@ -82,25 +101,17 @@ def _hybrid_parts(spec: str, mode: Mode) -> tuple[str, ...]:
 
 
 def eval_cmd(
-    dataset: Annotated[
-        str, typer.Argument(help="BEIR folder or ir_datasets id (e.g. beir/scifact/test).")
-    ],
+    dataset: DatasetArg,
     model: ModelOpt = "splade-tiny",
     mode: ModeOpt = Mode.siamese,
-    split: Annotated[str, typer.Option(help="qrels split of a BEIR folder.")] = "test",
-    baseline: Annotated[
-        Baseline | None, typer.Option(help="Evaluate a baseline instead of --model.")
-    ] = None,
-    engine: Annotated[
-        Engine, typer.Option(help="lucene: search our vectors with Lucene impact search.")
-    ] = Engine.spire,
-    hybrid: Annotated[
-        str | None, typer.Option(help="Fuse systems, e.g. sparse+dense or bm25+dense.")
-    ] = None,
+    split: SplitOpt = "test",
+    baseline: BaselineOpt = None,
+    engine: EngineOpt = Engine.spire,
+    hybrid: HybridOpt = None,
     fusion: FusionOpt = Fusion.rrf,
     weights: WeightsOpt = None,
     dense_model: DenseModelOpt = "all-MiniLM-L6-v2",
-    k: Annotated[int, typer.Option("-k", min=1, help="Retrieval depth.")] = 1000,
+    k: DepthOpt = 1000,
     identical_ids: IdenticalIdsOpt = IdenticalIds.auto,
     impact_dtype: DtypeOpt = ImpactDtype.uint8,
     doc_max_length: int = 256,
@@ -112,9 +123,9 @@ def eval_cmd(
     lexical_stem: LexicalStemOpt = None,
     idf: IdfOpt = IDF_DEFAULT,
     threads: ThreadsOpt = 0,
-    run_file: Annotated[Path | None, typer.Option(help="Write the TREC run here.")] = None,
-    save_index: Annotated[Path | None, typer.Option(help="Also keep the index here.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --save-index.")] = False,
+    run_file: RunFileOpt = None,
+    save_index: SaveIndexOpt = None,
+    overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Index a dataset's corpus, search its judged queries and report metrics."""
@@ -139,6 +150,10 @@ def eval_cmd(
             **options,
         )  # fmt: skip
     report.stats["threads"] = used
+    _print_report(report, run_file, json_out)
+
+
+def _print_report(report, run_file: Path | None, json_out: bool) -> None:
     if json_out:
         print_json(report.to_dict())
         return

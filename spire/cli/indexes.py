@@ -33,10 +33,21 @@ from .options import (
 )
 from .output import err_console, print_json, print_table
 
+SourceArg = Annotated[str, typer.Argument(help="BEIR folder, corpus jsonl or ir_datasets id.")]
+IndexOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")]
+CompressOpt = Annotated[
+    bool,
+    typer.Option(
+        "--compress/--no-compress",
+        help="Bit-pack the doc ids (~2 bytes a posting instead of ~5; same results).",
+    ),
+]
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing index folder.")]
+
 
 def index(
-    source: Annotated[str, typer.Argument(help="BEIR folder, corpus jsonl or ir_datasets id.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")],
+    source: SourceArg,
+    out: IndexOutOpt,
     model: ModelOpt = "splade-tiny",
     mode: ModeOpt = Mode.siamese,
     impact_dtype: DtypeOpt = ImpactDtype.uint8,
@@ -48,14 +59,8 @@ def index(
     lexical_weight: LexicalWeightOpt = None,
     lexical_stem: LexicalStemOpt = None,
     idf: IdfOpt = IDF_DEFAULT,
-    compress: Annotated[
-        bool,
-        typer.Option(
-            "--compress/--no-compress",
-            help="Bit-pack the doc ids (~2 bytes a posting instead of ~5; same results).",
-        ),
-    ] = True,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing index folder.")] = False,
+    compress: CompressOpt = True,
+    overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Encode a corpus and write an inverted index folder."""
@@ -80,8 +85,17 @@ def index(
     seconds = time.perf_counter() - start
     built.save(out, overwrite=overwrite)
     warm_folder(out)  # the search kernels compile now, not in the first search
+    summary = _index_summary(out, built, corpus, encoder, seconds, mode)
+    if json_out:
+        print_json(summary)
+    else:
+        print_table(f"index {out}", ["field", "value"], list(summary.items()))
+
+
+def _index_summary(out: Path, built, corpus, encoder, seconds: float, mode: Mode) -> dict:
+    """What `spire index` reports: sizes in memory and on disk, and the speed."""
     disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    summary = {
+    return {
         "index": str(out),
         "docs": built.n_docs,
         "empty_docs": corpus.n_empty,
@@ -97,10 +111,6 @@ def index(
         "seconds": seconds,
         "docs_per_second": built.n_docs / max(seconds, 1e-9),
     }
-    if json_out:
-        print_json(summary)
-    else:
-        print_table(f"index {out}", ["field", "value"], list(summary.items()))
 
 
 def search(

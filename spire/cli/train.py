@@ -22,48 +22,62 @@ train_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 Opt = typer.Option
 
 
+# The options, named once here so that `train`'s signature reads as a list of them.
+ConfigOpt = Annotated[Path | None, Opt("--config", "-c", help="JSON file of TrainConfig fields.")]
+OutOpt = Annotated[str | None, Opt("--out", "-o", help="Model folder to write.")]
+DataOpt = Annotated[
+    str | None, Opt("--data", help="BEIR folder (its train split) or triples jsonl.")
+]
+StudentOpt = Annotated[str | None, Opt(help="inference-free or siamese.")]
+InitModelOpt = Annotated[str | None, Opt(help="Model to start from.")]
+StepsOpt = Annotated[int | None, Opt(help="Optimiser steps.")]
+BatchSizeOpt = Annotated[int | None, Opt(help="Queries per batch.")]
+LrOpt = Annotated[float | None, Opt(help="Learning rate.")]
+SeedOpt = Annotated[int | None, Opt(help="Random seed.")]
+TrainThreadsOpt = Annotated[
+    int | None,
+    Opt(
+        min=0,
+        help="torch CPU threads (default 0: torch's, one per core; 1 is often "
+        "faster on a busy machine).",
+    ),
+]
+TeacherOpt = Annotated[
+    list[str] | None,
+    Opt(help="SPEC=WEIGHT, repeatable: dense:MODEL, splade:MODEL, bm25 or student."),
+]
+PseudoQueriesOpt = Annotated[
+    list[str] | None, Opt(help="Corpus to make pseudo-queries from, repeatable.")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    Opt("--set", help="FIELD=VALUE: a config field, flat or SECTION.FIELD (VALUE as JSON)."),
+]
+ResumeOpt = Annotated[str | None, Opt(help="Checkpoint folder, or an output folder (its latest).")]
+OverwriteOpt = Annotated[bool, Opt(help="Replace an earlier training output.")]
+CheckOpt = Annotated[bool, Opt("--check", help="Validate config, data and models, then stop.")]
+QuietOpt = Annotated[bool, Opt(help="No progress bar.")]
+
+
 @train_app.command()
 def train(
-    config: Annotated[
-        Path | None, Opt("--config", "-c", help="JSON file of TrainConfig fields.")
-    ] = None,
-    out: Annotated[str | None, Opt("--out", "-o", help="Model folder to write.")] = None,
-    data: Annotated[
-        str | None, Opt("--data", help="BEIR folder (its train split) or triples jsonl.")
-    ] = None,
-    student: Annotated[str | None, Opt(help="inference-free or siamese.")] = None,
-    init_model: Annotated[str | None, Opt(help="Model to start from.")] = None,
-    steps: Annotated[int | None, Opt(help="Optimiser steps.")] = None,
-    batch_size: Annotated[int | None, Opt(help="Queries per batch.")] = None,
-    lr: Annotated[float | None, Opt(help="Learning rate.")] = None,
-    seed: Annotated[int | None, Opt(help="Random seed.")] = None,
-    threads: Annotated[
-        int | None,
-        Opt(
-            min=0,
-            help="torch CPU threads (default 0: torch's, one per core; 1 is often "
-            "faster on a busy machine).",
-        ),
-    ] = None,
-    teacher: Annotated[
-        list[str] | None,
-        Opt(help="SPEC=WEIGHT, repeatable: dense:MODEL, splade:MODEL, bm25 or student."),
-    ] = None,
-    pseudo_queries_from: Annotated[
-        list[str] | None, Opt(help="Corpus to make pseudo-queries from, repeatable.")
-    ] = None,
-    set_fields: Annotated[
-        list[str] | None,
-        Opt("--set", help="FIELD=VALUE: a config field, flat or SECTION.FIELD (VALUE as JSON)."),
-    ] = None,
-    resume: Annotated[
-        str | None, Opt(help="Checkpoint folder, or an output folder (its latest).")
-    ] = None,
-    overwrite: Annotated[bool, Opt(help="Replace an earlier training output.")] = False,
-    check: Annotated[
-        bool, Opt("--check", help="Validate config, data and models, then stop.")
-    ] = False,
-    quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    data: DataOpt = None,
+    student: StudentOpt = None,
+    init_model: InitModelOpt = None,
+    steps: StepsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    seed: SeedOpt = None,
+    threads: TrainThreadsOpt = None,
+    teacher: TeacherOpt = None,
+    pseudo_queries_from: PseudoQueriesOpt = None,
+    set_fields: SetOpt = None,
+    resume: ResumeOpt = None,
+    overwrite: OverwriteOpt = False,
+    check: CheckOpt = False,
+    quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a sparse encoder; writes a model folder `spire index/eval --model` loads."""
@@ -98,8 +112,7 @@ def train(
         return
     from training import train as run_training
 
-    result = run_training(cfg)
-    _report(result, json_out)
+    _report(run_training(cfg), json_out)
 
 
 def _teachers(specs: list[str]) -> dict[str, float]:
