@@ -85,8 +85,17 @@ def route_key(method: str, path: str) -> str:
 
 
 class Guard:
-    def __init__(self, app, *, api_key: str | None, limits: Limits, stats: LatencyStats) -> None:
+    def __init__(
+        self,
+        app,
+        *,
+        api_key: str | None,
+        limits: Limits,
+        stats: LatencyStats,
+        open_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
+        self.open_paths = OPEN_PATHS | open_paths  # e.g. the /ui page, which holds no data
         self.api_key = api_key.encode() if api_key else None
         self.limits = limits
         self.stats = stats
@@ -112,7 +121,7 @@ class Guard:
             )
 
     def _auth_problem(self, scope) -> tuple | None:
-        if self.api_key is None or scope["path"] in OPEN_PATHS:
+        if self.api_key is None or scope["path"] in self.open_paths:
             return None
         headers = dict(scope["headers"])
         given = headers.get(b"x-api-key")

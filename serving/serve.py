@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -32,12 +33,28 @@ log = logging.getLogger("spire.server")
 def app_from_env() -> FastAPI:
     """The app factory uvicorn's worker processes call (with --workers > 1)."""
     key_env = os.environ.get("SPIRE_SERVE_API_KEY_ENV") or None
+    ui = os.environ.get("SPIRE_SERVE_UI")
     return create_app(
         os.environ["SPIRE_SERVE_DIR"],
         api_key=resolve_api_key(key_env),
         read_only=os.environ.get("SPIRE_SERVE_READ_ONLY") == "1",
         dense=os.environ.get("SPIRE_SERVE_DENSE") or None,
+        ui=_ui_from_json(ui) if ui else None,
     )
+
+
+def _ui_from_json(text: str):
+    from .ui import UiOptions
+
+    fields = json.loads(text)
+    paths = {k: Path(v) for k, v in fields.items() if k in ("qrels", "judgments") and v}
+    return UiOptions(**{**fields, **paths})
+
+
+def _ui_to_json(ui) -> str:
+    fields = {k: str(Path(v).resolve()) if k in ("qrels", "judgments") and v else v
+              for k, v in vars(ui).items()}  # fmt: skip
+    return json.dumps(fields)
 
 
 def resolve_api_key(env_var: str | None) -> str | None:
@@ -112,10 +129,11 @@ def serve(
     log_level: str = "warning",
     dense: str | Path | None = None,
     on_ready: Callable[[], None] | None = None,
+    ui=None,
 ) -> None:
     """Run the server until interrupted (blocking). `dense`: a `spire index-dense`
     folder for this index, which enables fusion in /search. `on_ready` is called once
-    the server answers requests."""
+    the server answers requests. `ui`: a serving.ui.UiOptions, to serve the page at /ui."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -127,10 +145,12 @@ def serve(
         announce_when_up(host, port, on_ready)
     options = {"host": host, "port": port, "log_level": log_level, "access_log": False}
     if workers <= 1:
-        app = create_app(folder, api_key=api_key, read_only=read_only, dense=dense)
+        app = create_app(folder, api_key=api_key, read_only=read_only, dense=dense, ui=ui)
         uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
         return
     SegmentStore(folder)  # fail here, with one message, rather than in every worker
+    if ui is not None:  # likewise a bad --qrels, --judgments or --compare
+        create_app(folder, read_only=True, dense=dense, ui=ui)
     if dense is not None:
         from .dense_side import read_coverage
 
@@ -140,5 +160,6 @@ def serve(
     os.environ["SPIRE_SERVE_API_KEY_ENV"] = api_key_env or ""
     os.environ["SPIRE_SERVE_READ_ONLY"] = "1" if read_only else "0"
     os.environ["SPIRE_SERVE_DENSE"] = str(Path(dense).resolve()) if dense is not None else ""
+    os.environ["SPIRE_SERVE_UI"] = _ui_to_json(ui) if ui is not None else ""
     config = uvicorn.Config("serving.serve:app_from_env", factory=True, workers=workers, **options)
     Multiprocess(config, sockets=[sock]).run()

@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -49,6 +49,9 @@ from .schemas import (
     SearchResponse,
     StatsResponse,
 )
+
+if TYPE_CHECKING:
+    from .ui import UiOptions
 
 log = logging.getLogger("spire.server")
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 408, 413, 415, 422)}
@@ -139,6 +142,7 @@ def create_app(
     encode_threads: int | None = 1,
     dense: str | Path | None = None,
     backend: Backend | None = None,
+    ui: UiOptions | None = None,
 ) -> FastAPI:
     """The app for one index folder; opening (and checking) the index happens here, so a
     bad folder fails before the server binds its port.
@@ -146,7 +150,7 @@ def create_app(
     `encode_threads` caps torch's threads for document encoding (None: torch's default).
     `dense`: a folder written by `spire index-dense` for this index, enabling fusion.
     `backend`: what answers instead of the folder's own IndexBackend (`folder` is then
-    only named in messages)."""
+    only named in messages). `ui`: mount the page at /ui (serving/ui, docs/ui.md)."""
     if backend is None:
         backend = IndexBackend.open(folder, writable=not read_only, verify=verify)
     state = ServerState(
@@ -177,7 +181,14 @@ def create_app(
     _add_error_handlers(app)
     _add_search_routes(app, state)
     _add_document_routes(app, state)
-    app.add_middleware(Guard, api_key=api_key, limits=limits or Limits(), stats=state.stats)
+    open_paths: frozenset[str] = frozenset()
+    if ui is not None:  # the dataset and a --compare index open here, before the port binds
+        from .ui import OPEN_PATHS, add_ui
+
+        add_ui(app, state, ui, Path(folder), needs_key=api_key is not None, api_error=ApiError)
+        open_paths = OPEN_PATHS
+    app.add_middleware(Guard, api_key=api_key, limits=limits or Limits(), stats=state.stats,
+                       open_paths=open_paths)  # fmt: skip
     return app
 
 

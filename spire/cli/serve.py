@@ -60,18 +60,42 @@ def serve(
             "enables fusion in /search."
         ),
     ] = None,
+    qrels: Annotated[
+        Path | None,
+        typer.Option(
+            help="BEIR folder the index was built from: texts, queries and qrels "
+            "for the page at /ui (snippets, evaluation)."
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="qrels split of --qrels.")] = "test",
+    judgments: Annotated[
+        Path | None,
+        typer.Option(help="TREC qrels file the page's grades (0-3) are appended to."),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="Second system for the page's compare and evaluation views: "
+            "an index folder, fusion[=METHOD] (needs --dense) or query-terms=N."
+        ),
+    ] = None,
 ) -> None:
-    """Serve an index over HTTP (search, encode, add and delete documents, stats)."""
+    """Serve an index over HTTP (search, encode, add and delete documents, stats), with a
+    search, compare and evaluation page at /ui."""
     from serving.serve import serve as run_server
+    from serving.ui import UiOptions
 
     if not index_dir.is_dir():
         raise SpireError(f"{index_dir}: no such index folder")
     if dense is not None and not dense.is_dir():
         raise SpireError(f"--dense {dense}: no such dense index folder")
-    message = f"serving {index_dir} on http://{host}:{port} (OpenAPI at /docs)"
+    if qrels is not None and not qrels.is_dir():
+        raise SpireError(f"--qrels {qrels}: no such dataset folder (a BEIR folder)")
+    ui = UiOptions(qrels=qrels, split=split, judgments=judgments, compare=compare)
+    message = f"serving {index_dir} on http://{host}:{port} (OpenAPI at /docs, page at /ui)"
     run_server(
         index_dir, host, port, workers, api_key_env, read_only, log_level, dense,
-        on_ready=lambda: err_console.print(message, soft_wrap=True, markup=False),
+        on_ready=lambda: err_console.print(message, soft_wrap=True, markup=False), ui=ui,
     )  # fmt: skip
 
 

@@ -1,0 +1,42 @@
+"""The search, compare and evaluation page at /ui (docs/ui.md).
+
+`UiOptions` is what `spire serve` passes (`--qrels`, `--split`, `--judgments`,
+`--compare`); `add_ui(app, state, options, ...)` opens the dataset and the second system
+(a bad path fails here, before the port is bound) and mounts the routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from .data import Collection
+from .evaluation import Evaluation
+from .routes import OPEN_PATHS, add_routes
+from .systems import System, parse_compare
+from .views import Ui
+
+__all__ = ["OPEN_PATHS", "UiOptions", "add_ui"]
+
+
+@dataclass(frozen=True)
+class UiOptions:
+    qrels: Path | None = None  # a BEIR folder: texts, queries and qrels
+    split: str = "test"
+    judgments: Path | None = None  # the TREC qrels file grades are appended to
+    compare: str | None = None  # an index folder, fusion[=METHOD] or query-terms=N
+
+
+def add_ui(app: FastAPI, state, options: UiOptions, folder: Path, *, needs_key: bool,
+           api_error) -> Ui:  # fmt: skip
+    """Mount the page for the server `state` (serving.server.ServerState) of `folder`."""
+    collection = Collection(options.qrels, options.split, options.judgments)
+    served = System(Path(folder).name, state.backend, dense=state.dense, stats=state.stats)
+    systems = [served]
+    if options.compare:
+        systems.append(parse_compare(options.compare, Path(folder), state.dense))
+    ui = Ui(systems, collection, Evaluation(collection, systems), dense=state.dense is not None)
+    add_routes(app, ui, needs_key=needs_key, api_error=api_error)
+    return ui
