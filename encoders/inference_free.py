@@ -16,7 +16,8 @@ from unicodedata import category
 import numpy as np
 import scipy.sparse as sp
 
-from .idf import bm25_idf, document_frequencies
+from .bm25 import bm25_idf
+from .idf import document_frequencies
 from .lexical import Lexical, with_lexical
 
 if TYPE_CHECKING:  # torch: a searcher never loads the document model
@@ -49,6 +50,9 @@ class InferenceFreeEncoder:
         self.lexical = lexical
         self.vocab_size = len(tokenizer)
         self._worded: np.ndarray | None = None
+        self._weights_of: np.ndarray | None = None  # the IDF table _weights was made of
+        self._weights = np.zeros(0, dtype=np.float32)
+        self._weights_list: list[float] = []
         self.idf_from: str | None = None if idf is None else "given"
 
     @property
@@ -99,19 +103,46 @@ class InferenceFreeEncoder:
         budget = max(self.query_max_length - 2, 1)
         if not texts:
             return sp.csr_matrix((0, self.vocab_size), dtype=np.float32)
-        ids = self.tokenizer(
-            list(texts), add_special_tokens=False, truncation=True, max_length=budget
-        )["input_ids"]
+        texts = list(texts)
+        if hasattr(self.tokenizer, "query_ids"):  # spire's backend tokenizer: cached words
+            ids = self.tokenizer.query_ids(texts, budget)
+        else:
+            ids = self.tokenizer(texts, add_special_tokens=False, truncation=True,
+                                 max_length=budget)["input_ids"]  # fmt: skip
+        return self._weighted(ids)
+
+    def _weighted(self, ids: list[list[int]]) -> sp.csr_matrix:
+        """Each row's distinct searchable pieces, weighted by IDF, in ascending id order.
+        Plain Python over a list of the weights: a query holds a few dozen ids, where
+        numpy's per-call cost would be most of the work."""
+        weights = self.query_weights_list
+        cols: list[int] = []
         indptr = [0]
-        indices: list[np.ndarray] = []
         for seq in ids:
-            terms = np.unique(np.asarray(seq, dtype=np.int64))
-            terms = terms[(self.idf[terms] > 0) & self.worded_pieces[terms]]
-            indices.append(terms)
-            indptr.append(indptr[-1] + len(terms))
-        cols = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
-        data = self.idf[cols].astype(np.float32)
-        return sp.csr_matrix((data, cols, np.asarray(indptr)), shape=(len(ids), self.vocab_size))
+            cols += [t for t in sorted(set(seq)) if weights[t] > 0]
+            indptr.append(len(cols))
+        data = np.array([weights[t] for t in cols], dtype=np.float32)
+        return sp.csr_matrix(
+            (data, np.array(cols, dtype=np.int32), np.array(indptr, dtype=np.int32)),
+            shape=(len(ids), self.vocab_size),
+        )
+
+    @property
+    def query_weights(self) -> np.ndarray:
+        """Per vocabulary id, the query weight: its IDF where the piece is searchable (a
+        word piece with positive IDF), else 0. Made once per IDF table."""
+        if self._weights_of is not self.idf:
+            idf = np.asarray(self.idf, dtype=np.float32)
+            self._weights = np.where((idf > 0) & self.worded_pieces, idf, 0).astype(np.float32)
+            self._weights_list = self._weights.tolist()
+            self._weights_of = self.idf
+        return self._weights
+
+    @property
+    def query_weights_list(self) -> list[float]:
+        """query_weights as a Python list (indexing it costs no numpy scalar)."""
+        self.query_weights  # noqa: B018 - brings the list up to date with the IDF table
+        return self._weights_list
 
 
 def worded_pieces(tokenizer) -> np.ndarray:

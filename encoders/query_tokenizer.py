@@ -11,11 +11,20 @@ of its index never import torch.
 
 A hub id (not a local folder) or a tokenizer without a fast backend keeps transformers'
 tokenizer.
+
+Queries are short and their words repeat, so `BackendTokenizer.query_ids` answers a BERT
+WordPiece pipeline's plain-ASCII query in Python: the normaliser and pre-tokenizer reduce
+to lowercasing and splitting off words and punctuation marks, and each word's pieces are
+cached. Anything else (non-ASCII, control characters, an added token such as "[MASK]" in
+the text, another pipeline) goes through the `tokenizers` backend, so the ids are
+always the backend's own (tests/encoders/test_query_tokenizer.py compares them).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import threading
 from importlib.metadata import version
 from pathlib import Path
@@ -35,6 +44,13 @@ TOKENIZER_FILES = (
 )
 
 
+# A BERT pipeline's view of plain ASCII: lowercase, then words of letters and digits and
+# single punctuation marks (every printable ASCII character that is neither is one).
+ASCII_PIECES = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
+ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # removed by clean_text
+WORD_CACHE_MAX = 200_000  # words; the cache starts over beyond this
+
+
 class BackendTokenizer:
     """The calls spire's inference-free encoder makes of a transformers fast tokenizer,
     answered by the same `tokenizers` backend: token ids (truncated with special tokens
@@ -44,6 +60,42 @@ class BackendTokenizer:
         self.backend = backend
         self.size = size
         self._lock = threading.Lock()  # truncation is a setting of the shared backend
+        self._words: dict[str, list[int]] = {}
+        self._added = [t.content for t in backend.get_added_tokens_decoder().values()]
+        self._fast = _plain_bert_wordpiece(backend)
+
+    def query_ids(self, texts: list[str], max_length: int) -> list[list[int]]:
+        """Each text's token ids without special tokens, cut to `max_length`: what
+        `self(texts, add_special_tokens=False, truncation=True, max_length=...)` gives."""
+        out: list[list[int] | None] = [None] * len(texts)
+        slow: list[int] = []
+        for i, text in enumerate(texts):
+            ids = self._ascii_ids(text) if self._fast else None
+            if ids is None:
+                slow.append(i)
+            else:
+                out[i] = ids[:max_length]
+        if slow:
+            encoded = self([texts[i] for i in slow], add_special_tokens=False, truncation=True,
+                           max_length=max_length)["input_ids"]  # fmt: skip
+            for i, ids in zip(slow, encoded, strict=True):
+                out[i] = ids
+        return out  # type: ignore[return-value]
+
+    def _ascii_ids(self, text: str) -> list[int] | None:
+        """The ids of a plain-ASCII text, or None where only the backend can tell."""
+        if not text.isascii() or ASCII_CONTROL.search(text) or any(a in text for a in self._added):
+            return None
+        words = self._words
+        ids: list[int] = []
+        for word in ASCII_PIECES.findall(text.lower()):
+            pieces = words.get(word)
+            if pieces is None:
+                if len(words) >= WORD_CACHE_MAX:
+                    words.clear()
+                pieces = words[word] = [t.id for t in self.backend.model.tokenize(word)]
+            ids += pieces
+        return ids
 
     def __len__(self) -> int:
         return self.size
@@ -116,6 +168,23 @@ def load_query_tokenizer(name: str):
     except OSError:  # a read-only $SPIRE_HOME: the next load goes through transformers
         pass
     return BackendTokenizer(backend, len(full))
+
+
+def _plain_bert_wordpiece(backend) -> bool:
+    """Is the pipeline BERT's (lowercasing normaliser that cleans text, BERT
+    pre-tokenizer, WordPiece), whose ASCII handling `_ascii_ids` repeats?"""
+    try:
+        config = json.loads(backend.to_str())
+    except ValueError:
+        return False
+    norm = config.get("normalizer") or {}
+    return (
+        norm.get("type") == "BertNormalizer"
+        and norm.get("lowercase") is True
+        and norm.get("clean_text") is True
+        and (config.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+        and (config.get("model") or {}).get("type") == "WordPiece"
+    )
 
 
 def _key(folder: Path) -> str:

@@ -88,3 +88,26 @@ def test_a_changed_tokenizer_file_gets_a_new_cache_entry(splade_tiny_path, tmp_p
     config = folder / "tokenizer_config.json"
     config.write_text(config.read_text().replace("{", '{"model_max_length": 77, ', 1))
     assert qt._key(folder) != before
+
+
+ASCII_ODD = [
+    "don't stop--now!! (e.g. 3.5%)",
+    "tabs\tand\nnew\rlines",
+    "a control\x01char and \x0bvertical tab",  # cleaned away by the normaliser: backend
+    "[MASK] typed in, [mask] lowercase",  # an added token: backend
+    "a" * 99 + " " + "b" * 101,  # WordPiece's 100-character word limit
+    "caps AND MiXeD 42nd",
+]
+
+
+@pytest.mark.parametrize("max_length", [1, 5, 62])
+def test_query_ids_are_the_backends_ids(pair, texts, max_length):
+    """The cached-word fast path (plain ASCII) and its fall-back give transformers' ids."""
+    full, light = pair
+    rng = np.random.default_rng(0)
+    alphabet = np.array(list(" \t\nabcxyzQ09.,-'\"!?#$()[]{}/\\~`é\x01"))
+    noise = ["".join(rng.choice(alphabet, size=rng.integers(0, 30))) for _ in range(300)]
+    queries = texts + ASCII_ODD + noise
+    want = full(queries, add_special_tokens=False, truncation=True, max_length=max_length)
+    assert light.query_ids(queries, max_length) == want["input_ids"]
+    assert light.query_ids(queries, max_length) == want["input_ids"]  # from the word cache
