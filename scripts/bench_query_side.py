@@ -6,8 +6,9 @@ batch. spire searches the inference-free index given with --index (built by `spi
 index ... --mode inference-free`), or without it a word-piece BM25 index built here
 (see wordpiece_index: no document model to run); bm25s indexes the corpus here with
 its own tokenizer (English stopwords, no stemmer) and the numba backend. The ratio
-spire QPS / bm25s QPS is printed per way of asking; >= 1 meets issue 19's goal. spire's time is also split
-into the query side (tokenising and IDF weighting) and the rest (kernel and hits).
+spire QPS / bm25s QPS is printed per way of asking; >= 1 meets issue 19's goal.
+spire's time is also split into the query side (tokenising and IDF weighting) and
+the rest (kernel and hits).
 
     .venv/bin/python scripts/bench_query_side.py --data /work/shared/data/scifact [--index IDX]
 """
