@@ -41,18 +41,11 @@ def apply(model: nn.Module, section: dict, path: str = "gather", gather_below: f
                 f"sparsity.json does not match the model: layer {key} takes "
                 f"{module.in_features} inputs, not {entry['in_features']}"
             )
-        linear = module if isinstance(module, nn.Linear) else _plain(module)
         replacement = ThresholdLinear(
-            linear, section["method"], entry["threshold"], path, gather_below
+            module, section["method"], entry["threshold"], path, gather_below
         )
         set_submodule(model, name, replacement)
     return model
-
-
-def _plain(module: ThresholdLinear) -> nn.Linear:
-    linear = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
-    linear.weight, linear.bias = module.weight, module.bias
-    return linear
 
 
 __all__ = [

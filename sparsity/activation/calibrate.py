@@ -35,7 +35,7 @@ def target_layers(model: nn.Module) -> list[tuple[str, str, nn.Module]]:
     out = []
     for i, (block_name, block) in enumerate(find_blocks(model)):
         for name, module in block.named_modules():
-            if isinstance(module, nn.Linear) or hasattr(module, "threshold"):
+            if isinstance(module, nn.Linear):
                 full = f"{block_name}.{name}" if block_name else name
                 out.append((f"{i}:{name}", full, module))
     return out

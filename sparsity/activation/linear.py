@@ -22,8 +22,10 @@ SCORES = {teal.NAME: teal.scores, wina.NAME: wina.scores}
 PATHS = ("masked", "gather")
 
 
-class ThresholdLinear(nn.Module):
-    """`linear` with inputs scoring at most `threshold` (by `method`) dropped."""
+class ThresholdLinear(nn.Linear):
+    """`linear` with inputs scoring at most `threshold` (by `method`) dropped. A Linear
+    itself (same weight and bias, same state dict keys), so block discovery and loading
+    see it as the layer it replaces."""
 
     def __init__(
         self,
@@ -33,7 +35,7 @@ class ThresholdLinear(nn.Module):
         path: str = "gather",
         gather_below: float = 0.5,
     ) -> None:
-        super().__init__()
+        nn.Module.__init__(self)
         self.weight = linear.weight
         self.bias = linear.bias
         self.in_features, self.out_features = linear.in_features, linear.out_features
