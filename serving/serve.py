@@ -25,6 +25,7 @@ from indexing.dense_index import DenseIndex
 from indexing.incremental import SegmentStore
 from spire.core.errors import SpireError
 
+from .backend import Backend
 from .server import create_app
 
 log = logging.getLogger("spire.server")
@@ -130,10 +131,12 @@ def serve(
     dense: str | Path | None = None,
     on_ready: Callable[[], None] | None = None,
     ui=None,
+    backend: Backend | None = None,
 ) -> None:
     """Run the server until interrupted (blocking). `dense`: a `spire index-dense`
     folder for this index, which enables fusion in /search. `on_ready` is called once
-    the server answers requests. `ui`: a serving.ui.UiOptions, to serve the page at /ui."""
+    the server answers requests. `ui`: a serving.ui.UiOptions, to serve the page at /ui.
+    `backend`: what answers instead of the folder's index (serving/milvus_backend.py)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -145,9 +148,13 @@ def serve(
         announce_when_up(host, port, on_ready)
     options = {"host": host, "port": port, "log_level": log_level, "access_log": False}
     if workers <= 1:
-        app = create_app(folder, api_key=api_key, read_only=read_only, dense=dense, ui=ui)
+        app = create_app(
+            folder, api_key=api_key, read_only=read_only, dense=dense, ui=ui, backend=backend
+        )
         uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
         return
+    if backend is not None:
+        raise SpireError("a backend other than the folder's own index serves with one worker")
     SegmentStore(folder)  # fail here, with one message, rather than in every worker
     if ui is not None:  # likewise a bad --qrels, --judgments or --compare
         create_app(folder, read_only=True, dense=dense, ui=ui)

@@ -56,6 +56,7 @@ class Systems:
     fusion: str = "rrf"
     weights: list[float] | None = None
     engine: str = "spire"  # or "lucene": sparse runs searched by Lucene impact search
+    uri: str | None = None  # engine "milvus": searched in a Milvus collection at this URI
     impact_dtype: str = "uint8"
     k: int = 1000
     save_index: Path | None = None
@@ -163,6 +164,12 @@ class Systems:
             result.stats["idf"] = self._idf_from
         if self.engine == "lucene":
             result = self._in_lucene(index, encoder, result)
+        elif self.engine == "milvus":
+            from .milvus_engine import milvus_run
+
+            if not self.uri:
+                raise SpireError("--engine milvus needs --uri (a milvus-lite file or a server)")
+            result = milvus_run(index, encoder, self.data, self.k, self.uri, result)
         return result
 
     def _in_lucene(self, index: InvertedIndex, encoder, ours: SystemResult) -> SystemResult:

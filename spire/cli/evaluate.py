@@ -13,6 +13,7 @@ import typer
 from spire.core.artefacts import ensure_replaceable
 from spire.core.errors import SpireError
 
+from .milvus import UriOpt
 from .options import (
     IDF_DEFAULT,
     DocTopKOpt,
@@ -45,6 +46,7 @@ class Baseline(StrEnum):
 class Engine(StrEnum):
     spire = "spire"
     lucene = "lucene"
+    milvus = "milvus"
 
 
 IdenticalIdsOpt = Annotated[
@@ -69,7 +71,11 @@ BaselineOpt = Annotated[
     Baseline | None, typer.Option(help="Evaluate a baseline instead of --model.")
 ]
 EngineOpt = Annotated[
-    Engine, typer.Option(help="lucene: search our vectors with Lucene impact search.")
+    Engine,
+    typer.Option(
+        help="lucene: search our vectors with Lucene impact search; milvus: in a Milvus "
+        "collection (--uri; its collection spire_eval is replaced)."
+    ),
 ]
 HybridOpt = Annotated[
     str | None, typer.Option(help="Fuse systems, e.g. sparse+dense or bm25+dense.")
@@ -107,6 +113,7 @@ def eval_cmd(
     split: SplitOpt = "test",
     baseline: BaselineOpt = None,
     engine: EngineOpt = Engine.spire,
+    uri: UriOpt = None,
     hybrid: HybridOpt = None,
     fusion: FusionOpt = Fusion.rrf,
     weights: WeightsOpt = None,
@@ -142,7 +149,7 @@ def eval_cmd(
         report = evaluate(
             dataset, model, mode.value, split, system=system, k=k,
             ignore_identical_ids=IDENTICAL[identical_ids], run_file=run_file,
-            engine=engine.value, fusion=fusion.value, weights=_weights(weights),
+            engine=engine.value, uri=uri, fusion=fusion.value, weights=_weights(weights),
             dense_model=dense_model, impact_dtype=impact_dtype.value, save_index=save_index,
             overwrite=overwrite, show_progress=not json_out, doc_max_length=doc_max_length,
             query_max_length=query_max_length, idf_source=idf.value,

@@ -12,7 +12,9 @@ import typer
 
 from spire.core.arguments import check_query
 from spire.core.artefacts import ensure_replaceable
+from spire.core.errors import SpireError
 
+from .milvus import CollectionOpt, UriOpt, export_to_milvus, need_uri, search_milvus
 from .options import (
     IDF_DEFAULT,
     DocTopKOpt,
@@ -29,6 +31,7 @@ from .options import (
     ModeOpt,
     Precision,
     PrecisionOpt,
+    choices,
     encoder_options,
 )
 from .output import err_console, print_json, print_table
@@ -43,6 +46,8 @@ CompressOpt = Annotated[
     ),
 ]
 OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing index folder.")]
+
+SearchEngine = choices("SearchEngine", ("spire", "milvus"))
 
 
 def index(
@@ -118,16 +123,26 @@ def search(
     query: Annotated[str, typer.Argument(help="Query text.")],
     k: Annotated[int, typer.Option("-k", min=1, help="Number of hits.")] = 10,
     corpus: Annotated[str | None, typer.Option(help="Corpus to show hit texts from.")] = None,
+    engine: Annotated[
+        SearchEngine,
+        typer.Option(help="milvus: the collection exported from this index (--uri)."),
+    ] = "spire",
+    uri: UriOpt = None,
+    collection: CollectionOpt = "spire",
     json_out: JsonOpt = False,
 ) -> None:
-    """Search an index for one query."""
+    """Search an index (or the Milvus collection exported from it) for one query."""
     from eval.data.datasets import load_corpus
     from retrieval import open_index
 
     check_query(query)  # before the index or the encoder is loaded
-    searcher = open_index(index_dir)  # plain or segmented folders
-    hits = searcher.search(query, k)
-    note = _word_note(searcher, query)
+    if engine == "milvus":
+        hits = search_milvus(index_dir, need_uri(uri, "--engine"), collection, query, k)
+        note = None
+    else:
+        searcher = open_index(index_dir)  # plain or segmented folders
+        hits = searcher.search(query, k)
+        note = _word_note(searcher, query)
     texts = {}
     if corpus is not None:
         with warnings.catch_warnings():  # empty documents matter when indexing, not here
@@ -174,10 +189,18 @@ def _word_note(searcher, query: str) -> str | None:
 
 def export(
     index_dir: Annotated[Path, typer.Argument(help="Index folder written by `spire index`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder to write.")] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="lucene-jsonvector or opensearch.")
+        str, typer.Option("--format", "--to", help="lucene-jsonvector, opensearch or milvus.")
     ] = "lucene-jsonvector",
+    uri: UriOpt = None,
+    collection: CollectionOpt = "spire",
+    corpus: Annotated[
+        str | None, typer.Option(help="milvus: also store each document's text from here.")
+    ] = None,
+    algorithm: Annotated[
+        str, typer.Option(help="milvus: inverted_index_algo (DAAT_MAXSCORE, DAAT_WAND).")
+    ] = "DAAT_MAXSCORE",
     field: Annotated[str, typer.Option(help="OpenSearch rank_features field.")] = (
         "sparse_embedding"
     ),
@@ -185,11 +208,24 @@ def export(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Export document vectors for Anserini/Lucene or OpenSearch (with idf.json)."""
+    """Export document vectors for Anserini/Lucene or OpenSearch (with idf.json), or into
+    a Milvus collection (--to milvus --uri URI)."""
     from encoders.loading import load_tokenizer
     from indexing.export import export_index
     from indexing.incremental import SegmentStore, as_index
 
+    if fmt == "milvus":
+        summary = export_to_milvus(
+            index_dir, need_uri(uri, "--to"), collection, overwrite, corpus, algorithm,
+            show_progress=not json_out,
+        )  # fmt: skip
+        if json_out:
+            print_json(summary)
+        else:
+            print_table(f"export {index_dir}", ["field", "value"], list(summary.items()))
+        return
+    if out is None:
+        raise SpireError(f"--format {fmt} needs --out")
     ensure_replaceable(out, overwrite)
     index = as_index(SegmentStore(index_dir).snapshot())  # plain or segmented folders
     written = export_index(

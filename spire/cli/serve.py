@@ -15,11 +15,13 @@ import typer
 from spire.core.errors import SpireError
 from spire.core.ids import as_id
 
-from .options import JsonOpt
+from .milvus import CollectionOpt, UriOpt, need_uri
+from .options import JsonOpt, choices
 from .output import err_console, print_json, print_table
 
 serve_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
+ServeBackend = choices("ServeBackend", ("index", "milvus"))
 IndexArg = Annotated[Path, typer.Argument(help="Index folder (plain or segmented).")]
 
 
@@ -79,6 +81,15 @@ def serve(
             "an index folder, fusion[=METHOD] (needs --dense) or query-terms=N."
         ),
     ] = None,
+    backend: Annotated[
+        ServeBackend,
+        typer.Option(
+            help="What answers searches: the index folder itself, or a Milvus collection "
+            "exported from it (spire export --to milvus; read-only, one worker)."
+        ),
+    ] = "index",
+    uri: UriOpt = None,
+    collection: CollectionOpt = "spire",
 ) -> None:
     """Serve an index over HTTP (search, encode, add and delete documents, stats), with a
     search, compare and evaluation page at /ui."""
@@ -92,10 +103,17 @@ def serve(
     if qrels is not None and not qrels.is_dir():
         raise SpireError(f"--qrels {qrels}: no such dataset folder (a BEIR folder)")
     ui = UiOptions(qrels=qrels, split=split, judgments=judgments, compare=compare)
+    remote = None
+    if backend == "milvus":
+        from serving.milvus_backend import MilvusBackend
+
+        remote = MilvusBackend(index_dir, need_uri(uri, "--backend"), collection)
+        read_only = True
     message = f"serving {index_dir} on http://{host}:{port} (OpenAPI at /docs, page at /ui)"
     run_server(
         index_dir, host, port, workers, api_key_env, read_only, log_level, dense,
         on_ready=lambda: err_console.print(message, soft_wrap=True, markup=False), ui=ui,
+        backend=remote,
     )  # fmt: skip
 
 
