@@ -86,13 +86,20 @@ def histograms(model: nn.Module, method: str, calib: list) -> dict[str, torch.Te
 
 
 def calibrate(
-    model: nn.Module, method: str, target: float, calib: list, scope: str = "layer"
+    model: nn.Module,
+    method: str,
+    target: float,
+    calib: list,
+    scope: str = "layer",
+    hists: dict[str, torch.Tensor] | None = None,
 ) -> dict:
-    """The `activation` section of sparsity.json: thresholds and what they were for."""
+    """The `activation` section of sparsity.json: thresholds and what they were for.
+    `hists` (from `histograms`, same model, method and calib) skips the pass, so many
+    targets cost one."""
     check_request(method, target, scope)
     check_calibration(calib)
     layers = target_layers(model)
-    hists = histograms(model, method, calib)
+    hists = hists if hists is not None else histograms(model, method, calib)
     if scope == "layer":
         thresholds = {key: histogram.threshold(hists[key], target) for key in hists}
     else:

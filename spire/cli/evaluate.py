@@ -36,6 +36,7 @@ from .options import (
     encoder_options,
 )
 from .output import err_console, print_json, print_table
+from .sparsify import ActivationSparsityOpt, MoeOpt, check_eval_request, sparse_query_encoder
 
 
 class Baseline(StrEnum):
@@ -133,6 +134,8 @@ def eval_cmd(
     run_file: RunFileOpt = None,
     save_index: SaveIndexOpt = None,
     overwrite: OverwriteOpt = False,
+    activation_sparsity: ActivationSparsityOpt = None,
+    moe: MoeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Index a dataset's corpus, search its judged queries and report metrics."""
@@ -145,12 +148,15 @@ def eval_cmd(
         raise SpireError("give --baseline or --hybrid, not both")
     system = baseline.value if baseline else ("hybrid" if hybrid else mode.value)
     options = {"hybrid_of": _hybrid_parts(hybrid, mode)} if hybrid else {}
-    with torch_threads(threads) as used:
+    sparse = check_eval_request(activation_sparsity, moe, options.get("hybrid_of", (system,)))
+    models = {"model": model, "dense_model": dense_model}
+    with torch_threads(threads) as used, sparse_query_encoder(sparse, dataset, models) as chosen:
         report = evaluate(
-            dataset, model, mode.value, split, system=system, k=k,
+            dataset, chosen["model"], mode.value, split, system=system, k=k,
             ignore_identical_ids=IDENTICAL[identical_ids], run_file=run_file,
             engine=engine.value, uri=uri, fusion=fusion.value, weights=_weights(weights),
-            dense_model=dense_model, impact_dtype=impact_dtype.value, save_index=save_index,
+            dense_model=chosen["dense_model"], impact_dtype=impact_dtype.value,
+            save_index=save_index,
             overwrite=overwrite, show_progress=not json_out, doc_max_length=doc_max_length,
             query_max_length=query_max_length, idf_source=idf.value,
             **encoder_options(head, precision, doc_top_k, lexical_weight, lexical_stem),

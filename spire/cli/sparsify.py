@@ -10,7 +10,9 @@ rename. `sparsify_folder` is also what `spire eval --activation-sparsity/--moe` 
 from __future__ import annotations
 
 import copy
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -40,8 +42,14 @@ def sparsify_folder(
     path: str = "gather",
     gather_below: float = 0.5,
     overwrite: bool = False,
+    loaded: tuple | None = None,
+    sections: dict | None = None,
 ) -> dict:
-    """Calibrate on `calib`, write the folder `out`; returns its sparsity.json."""
+    """Calibrate on `calib`, write the folder `out`; returns its sparsity.json.
+
+    `loaded` (net, tokenizer, kind, source, batches) and `sections` (the calibrated
+    "moe" / "activation" sections) let a caller building many folders from one model
+    (scripts/activation_report.py) load and calibrate once."""
     from eval.data.prune_data import calibration_batches
     from sparsity import activation as act
     from sparsity import moe as moe_lib
@@ -64,14 +72,17 @@ def sparsify_folder(
         source_manifest = read_manifest(model)
         if wants_install(source_manifest):
             raise SpireError(f"{model}: already sparsified; start from the model it came from")
-    net, tokenizer, kind, source = load_backbone(model)
+    net, tokenizer, kind, source, batches = loaded or (*load_backbone(model), None)
     if moe is not None:
         moe_lib.check_request(
             net, moe["experts"], moe["top"], moe.get("router", "fitted"),
             moe.get("routing", "token"),
         )  # fmt: skip
-    batches = calibration_batches(tokenizer, calib, samples, seq_len, seed, kind == "causal-lm")
+    if batches is None:
+        causal = kind == "causal-lm"
+        batches = calibration_batches(tokenizer, calib, samples, seq_len, seed, causal)
     act.check_calibration(batches)
+    sections = sections or {}
     start = time.perf_counter()
     manifest = {
         "method": "dense", "sparsity": 0.0, **source_manifest, "base_model": model,
@@ -82,13 +93,15 @@ def sparsify_folder(
     }  # fmt: skip
     calibrated = net
     if moe is not None:
-        manifest["moe"] = moe_lib.moefy(
+        manifest["moe"] = sections.get("moe") or moe_lib.moefy(
             net, moe["experts"], moe["top"], batches, moe.get("router", "fitted"),
             moe.get("routing", "token"), seed,
         )  # fmt: skip
         calibrated = moe_lib.apply(copy.deepcopy(net), manifest["moe"])
     if activation is not None:
-        manifest["activation"] = act.calibrate(calibrated, *activation, batches, scope)
+        manifest["activation"] = sections.get("activation") or act.calibrate(
+            calibrated, *activation, batches, scope
+        )
     manifest["sparsify_seconds"] = round(time.perf_counter() - start, 1)
     return save_pruned(
         net, out, manifest, lambda d: _copy_extras(tokenizer, source, d), None, overwrite
@@ -154,3 +167,54 @@ def _summary(manifest: dict) -> dict:
         out.update(experts=m["experts"], top=m["top"], router=m["router"], routing=m["routing"])
     out["calibration_tokens"] = manifest["calibration"]["tokens"]
     return out
+
+
+ActivationSparsityOpt = Annotated[
+    str | None,
+    Opt(
+        "--activation-sparsity",
+        help="Query encoder with activation sparsity, METHOD:TARGET (teal:0.5, wina:0.5), "
+        "calibrated on the dataset's corpus.",
+    ),
+]
+MoeOpt = Annotated[
+    str | None,
+    Opt(help="Query encoder MoEfied: experts=E,top=K[,router=...][,routing=...]."),
+]
+
+
+def check_eval_request(activation: str | None, moe: str | None, systems: tuple[str, ...]):
+    """The parsed options and which model they apply to ("dense_model" or "model"), or
+    one line, before any work."""
+    from sparsity.runtime import parse_activation, parse_moe
+
+    if activation is None and moe is None:
+        return None
+    parsed = (
+        parse_activation(activation) if activation else None,
+        parse_moe(moe) if moe else None,
+    )
+    if "dense" in systems:
+        return (*parsed, "dense_model")
+    if "siamese" in systems:
+        return (*parsed, "model")
+    raise SpireError(
+        "--activation-sparsity/--moe sparsify a query encoder: evaluate dense, siamese or "
+        "a hybrid with one of them"
+    )
+
+
+@contextmanager
+def sparse_query_encoder(request, dataset: str, models: dict[str, str]):
+    """`models` with the requested one replaced by a sparsified folder (calibrated on
+    `dataset`'s corpus, deleted afterwards). Siamese SPLADE encodes its documents with the
+    same model, so there the sparsity applies to both sides."""
+    if request is None:
+        yield models
+        return
+    activation, moe, which = request
+    with tempfile.TemporaryDirectory(prefix="spire-sparsify-") as work:
+        out = Path(work) / "model"
+        apply_to = "queries" if which == "dense_model" else "all"
+        sparsify_folder(models[which], out, dataset, activation, moe, apply_to=apply_to)
+        yield {**models, which: str(out)}
