@@ -19,7 +19,7 @@ from spire.core.artefacts import atomic_folder
 from spire.core.errors import SpireError
 from spire.core.hashing import sha256_file
 
-from .manifest import now_iso
+from .manifest import MANIFEST_FILE, Format, now_iso, read_manifest
 from .validate import check_files, load_docids
 
 FORMAT_NAME = "spire-dense-index"
@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 INDEX_FILE = "index.faiss"
 DOCIDS_FILE = "docids.json"
-MANIFEST_FILE = "manifest.json"
+FORMAT = Format(FORMAT_NAME, SUPPORTED_VERSIONS, "dense index", "not a spire dense index manifest")
 
 
 @dataclass
@@ -47,34 +47,17 @@ class DenseManifest:
 
     @classmethod
     def read(cls, folder: Path) -> DenseManifest:
-        path = folder / MANIFEST_FILE
-        if not folder.is_dir():
-            raise SpireError(f"{folder}: no such index folder")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SpireError(f"{path}: missing; {folder} is not a spire dense index") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SpireError(f"{path}: corrupt manifest ({exc})") from None
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
-            raise SpireError(f"{path}: not a spire dense index manifest")
-        version = raw.get("format_version")
-        if version not in SUPPORTED_VERSIONS:
-            raise SpireError(
-                f"{path}: dense index format version {version!r} is not supported by this "
-                f"spire (it reads {', '.join(map(str, SUPPORTED_VERSIONS))})"
-            )
-        try:
-            manifest = cls(**raw)
-        except TypeError as exc:
-            raise SpireError(f"{path}: malformed manifest ({exc})") from None
+        return read_manifest(folder, FORMAT, lambda raw: cls(**raw))
+
+    def problem(self) -> str:
+        """Why the fields are malformed ("" when they are not): `read_manifest` asks."""
         for name in ("dim", "n_docs"):
-            value = getattr(manifest, name)
+            value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise SpireError(f"{path}: malformed manifest ({name} must be an integer >= 0)")
-        if not isinstance(manifest.files, dict):
-            raise SpireError(f"{path}: malformed manifest (files must be an object)")
-        return manifest
+                return f"{name} must be an integer >= 0"
+        if not isinstance(self.files, dict):
+            return "files must be an object"
+        return ""
 
 
 class DenseIndex:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from spire.core.choices import MODES
 from spire.core.errors import SpireError
 
+MANIFEST_FILE = "manifest.json"
 FORMAT_NAME = "spire-index"
 # Version 2 adds `compression`. An uncompressed index is still written as version 1, so
 # that a spire which reads only version 1 opens it; a compressed one is version 2, so
@@ -18,6 +21,83 @@ FORMAT_VERSION = 1
 FORMAT_VERSION_COMPRESSED = 2
 SUPPORTED_VERSIONS = (1, 2)
 COMPRESSIONS = ("none", "bitpack")  # how doc ids are stored; see indexing/postings_codec.py
+
+
+@dataclass(frozen=True)
+class Format:
+    """One kind of manifest.json: its format name, the versions this spire reads, and
+    how messages name it."""
+
+    name: str
+    versions: tuple[int, ...]
+    label: str  # "index": "... is not a spire index", "index format version 3 ..."
+    wrong: str  # the message for a manifest of another format
+    others: tuple[tuple[str, str], ...] = ()  # (format name, what to do) for known others
+
+
+M = TypeVar("M")
+
+
+def read_manifest(folder: Path, fmt: Format, build: Callable[[dict], M]) -> M:
+    """The manifest.json of `folder`, checked as `fmt` and built by `build` (a dataclass's
+    `from_dict`); every problem is one SpireError line naming the file."""
+    return parse_manifest(manifest_bytes(folder, fmt.label), folder / MANIFEST_FILE, fmt, build)
+
+
+def manifest_bytes(folder: Path, label: str = "index") -> bytes:
+    """The bytes of `folder`'s manifest.json; a missing folder or file is one line naming it
+    (`label`: what the folder should have been)."""
+    path = folder / MANIFEST_FILE
+    if not folder.is_dir():
+        raise SpireError(f"{folder}: no such index folder")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SpireError(f"{path}: missing; {folder} is not a spire {label}") from None
+
+
+def parse_manifest(raw: bytes, path: Path, fmt: Format, build: Callable[[dict], M]) -> M:
+    """`read_manifest` from the bytes of `path`: JSON, format, version, then the fields
+    (`build` may raise KeyError or TypeError; the built object's `problem()` says what
+    else is wrong)."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SpireError(f"{path}: corrupt manifest ({exc})") from None
+    found = obj.get("format") if isinstance(obj, dict) else None
+    for name, advice in fmt.others:
+        if found == name:
+            raise SpireError(f"{path}: {advice}")
+    if found != fmt.name:
+        raise SpireError(f"{path}: {fmt.wrong}")
+    version = obj.get("format_version")
+    if version not in fmt.versions:
+        raise SpireError(
+            f"{path}: {fmt.label} format version {version!r} is not supported by this "
+            f"spire (it reads {', '.join(map(str, fmt.versions))})"
+        )
+    try:
+        manifest = build(obj)
+    except (KeyError, TypeError) as exc:
+        raise SpireError(f"{path}: malformed manifest ({exc})") from None
+    if problem := manifest.problem():
+        raise SpireError(f"{path}: malformed manifest ({problem})")
+    return manifest
+
+
+PLAIN = Format(
+    FORMAT_NAME,
+    SUPPORTED_VERSIONS,
+    "index",
+    "not a spire index manifest",
+    others=(
+        (
+            "spire-segmented-index",
+            "a segmented index (written by add/delete); open it with "
+            "retrieval.open_index or indexing.incremental.SegmentStore",
+        ),
+    ),
+)
 
 
 # The postings arrays of an index folder: attribute -> relative path.
@@ -126,39 +206,14 @@ class Manifest:
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
-        path = folder / "manifest.json"
-        if not folder.is_dir():
-            raise SpireError(f"{folder}: no such index folder")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SpireError(f"{path}: missing; {folder} is not a spire index") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SpireError(f"{path}: corrupt manifest ({exc})") from None
-        if isinstance(raw, dict) and raw.get("format") == "spire-segmented-index":
-            raise SpireError(
-                f"{path}: a segmented index (written by add/delete); open it with "
-                "retrieval.open_index or indexing.incremental.SegmentStore"
-            )
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
-            raise SpireError(f"{path}: not a spire index manifest")
-        version = raw.get("format_version")
-        if version not in SUPPORTED_VERSIONS:
-            raise SpireError(
-                f"{path}: index format version {version!r} is not supported by this "
-                f"spire (it reads {', '.join(map(str, SUPPORTED_VERSIONS))})"
-            )
-        try:
-            raw["encoder"] = EncoderInfo(**raw["encoder"])
-            manifest = cls(**raw)
-        except (KeyError, TypeError) as exc:
-            raise SpireError(f"{path}: malformed manifest ({exc})") from None
-        problem = manifest._type_problem()
-        if problem:
-            raise SpireError(f"{path}: malformed manifest ({problem})")
-        return manifest
+        return read_manifest(folder, PLAIN, cls.from_dict)
 
-    def _type_problem(self) -> str:
+    @classmethod
+    def from_dict(cls, raw: dict) -> Manifest:
+        return cls(**{**raw, "encoder": EncoderInfo(**raw["encoder"])})
+
+    def problem(self) -> str:
+        """Why the fields are malformed ("" when they are not): `read_manifest` asks."""
         ints = ("vocab_size", "n_docs", "n_postings")
         for name in ints:
             value = getattr(self, name)

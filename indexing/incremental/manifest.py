@@ -17,9 +17,18 @@ from pathlib import Path
 from spire.core.errors import SpireError
 from spire.core.files import write_text_atomic
 from spire.core.hashing import sha256_file
+from spire.core.verified import sha256_matches
 
 from ..manifest import FORMAT_NAME as PLAIN_FORMAT
-from ..manifest import EncoderInfo, impact_dtype_problem, now_iso, relative_path_problem
+from ..manifest import (
+    EncoderInfo,
+    Format,
+    impact_dtype_problem,
+    manifest_bytes,
+    now_iso,
+    parse_manifest,
+    relative_path_problem,
+)
 
 FORMAT_NAME = "spire-segmented-index"
 FORMAT_VERSION = 1
@@ -31,6 +40,9 @@ IDF_DIR = "idf"
 STAGING_DIR = "staging"
 LOCK_FILE = ".lock"
 MERGE_LOCK_FILE = ".merge.lock"
+FORMAT = Format(
+    FORMAT_NAME, SUPPORTED_VERSIONS, "segmented index", "not a segmented spire index manifest"
+)
 
 
 @dataclass
@@ -56,7 +68,7 @@ class FileRef:
             raise SpireError(
                 f"{path}: truncated or altered ({size} bytes, manifest says {self.bytes})"
             )
-        if verify and sha256_file(path) != self.sha256:
+        if verify and not sha256_matches(path, self.sha256):
             raise SpireError(f"{path}: corrupt (sha256 differs from the manifest)")
         return path
 
@@ -102,33 +114,21 @@ class SegmentsManifest:
 
     @classmethod
     def parse(cls, raw: bytes, path: Path) -> SegmentsManifest:
-        try:
-            obj = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SpireError(f"{path}: corrupt manifest ({exc})") from None
-        if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
-            raise SpireError(f"{path}: not a segmented spire index manifest")
-        version = obj.get("format_version")
-        if version not in SUPPORTED_VERSIONS:
-            raise SpireError(
-                f"{path}: segmented index format version {version!r} is not supported by "
-                f"this spire (it reads {', '.join(map(str, SUPPORTED_VERSIONS))})"
-            )
-        try:
-            obj["encoder"] = EncoderInfo(**obj["encoder"])
-            obj["idf"] = FileRef(**obj["idf"]) if obj.get("idf") else None
-            segments = []
-            for seg in obj["segments"]:
-                tomb = seg.get("tombstones")
-                segments.append(SegmentEntry(**{**seg, "tombstones": tomb and FileRef(**tomb)}))
-            obj["segments"] = segments
-            manifest = cls(**obj)
-        except (KeyError, TypeError) as exc:
-            raise SpireError(f"{path}: malformed manifest ({exc})") from None
-        problem = manifest.encoder.type_problem() or manifest._problem()
-        if problem:
-            raise SpireError(f"{path}: malformed manifest ({problem})")
-        return manifest
+        return parse_manifest(raw, path, FORMAT, cls.from_dict)
+
+    @classmethod
+    def from_dict(cls, obj: dict) -> SegmentsManifest:
+        encoder = EncoderInfo(**obj["encoder"])
+        idf = FileRef(**obj["idf"]) if obj.get("idf") else None
+        segments = []
+        for seg in obj["segments"]:
+            tomb = seg.get("tombstones")
+            segments.append(SegmentEntry(**{**seg, "tombstones": tomb and FileRef(**tomb)}))
+        return cls(**{**obj, "encoder": encoder, "idf": idf, "segments": segments})
+
+    def problem(self) -> str:
+        """Why the fields are malformed ("" when they are not): `parse_manifest` asks."""
+        return self.encoder.type_problem() or self._problem()
 
     def _problem(self) -> str:
         """An unsupported impact type, or a listed file outside the index folder."""
@@ -158,14 +158,8 @@ class SegmentsManifest:
 
 def manifest_kind(folder: Path) -> tuple[str, bytes]:
     """("plain" | "segmented", raw manifest bytes) for an index folder."""
-    path = folder / MANIFEST
-    if not folder.is_dir():
-        raise SpireError(f"{folder}: no such index folder")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SpireError(f"{path}: missing; {folder} is not a spire index") from None
-    return kind_of(raw, path), raw
+    raw = manifest_bytes(folder)
+    return kind_of(raw, folder / MANIFEST), raw
 
 
 def kind_of(raw: bytes, path: Path) -> str:
