@@ -11,6 +11,7 @@ torn line and every acknowledged grade survives a restart.
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,16 +83,18 @@ class Collection:
         self.base_qrels: dict[str, dict[str, int]] = {}
         self.shares_id_space = True
         self.name = ""
-        if folder is not None:
-            if not folder.is_dir():
-                raise SpireError(f"--qrels {folder}: no such dataset folder (a BEIR folder)")
-            data = load_dataset(folder, split)
-            self.documents = read_documents(folder)
-            self.queries, self.base_qrels = data.queries, data.qrels
-            self.shares_id_space, self.name = data.shares_id_space, data.name
         if judgments is not None and folder is None:
             raise SpireError("--judgments needs --qrels DATASET: grades name its queries")
         self.judgments = Judgments(judgments) if judgments is not None else None
+        if folder is not None:
+            if not folder.is_dir():
+                raise SpireError(f"--qrels {folder}: no such dataset folder (a BEIR folder)")
+            with warnings.catch_warnings():  # empty documents: only shown, never indexed here
+                warnings.simplefilter("ignore")
+                data = load_dataset(folder, split)
+            self.documents = read_documents(folder)
+            self.queries, self.base_qrels = data.queries, data.qrels
+            self.shares_id_space, self.name = data.shares_id_space, data.name
 
     def qrels(self) -> dict[str, dict[str, int]]:
         """The dataset's qrels with every grade from the judgments file over them."""

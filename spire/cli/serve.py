@@ -93,15 +93,15 @@ def serve(
 ) -> None:
     """Serve an index over HTTP (search, encode, add and delete documents, stats), with a
     search, compare and evaluation page at /ui."""
-    from serving.serve import serve as run_server
-    from serving.ui import UiOptions
-
     if not index_dir.is_dir():
         raise SpireError(f"{index_dir}: no such index folder")
     if dense is not None and not dense.is_dir():
         raise SpireError(f"--dense {dense}: no such dense index folder")
     if qrels is not None and not qrels.is_dir():
         raise SpireError(f"--qrels {qrels}: no such dataset folder (a BEIR folder)")
+    from serving.serve import serve as run_server  # after the cheap checks: it loads numba
+    from serving.ui import UiOptions
+
     ui = UiOptions(qrels=qrels, split=split, judgments=judgments, compare=compare)
     remote = None
     if backend == "milvus":
