@@ -4,10 +4,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 KERNELS := $(VENV)/.kernels-stamp
 DEMO := .demo
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup demo test test-full test-fast lint clean
 
-setup: $(STAMP) $(KERNELS)
+setup: $(STAMP) $(KERNELS) $(CHROMEDRIVER)
 
 # Idempotent: reinstalls only when the project files change. torch is pinned by
 # constraints.txt so no dependency can swap in a CUDA build.
@@ -24,6 +26,13 @@ $(KERNELS): $(STAMP) $(wildcard retrieval/*.py) $(wildcard indexing/*.py)
 	$(BIN)/python -m retrieval.warm
 	touch $(KERNELS)
 
+# Debian's headless Chromium and its driver, for the page's browser tests
+# (tests/serving/ui). A file target: apt runs only while chromedriver is missing
+# (chromium-driver depends on chromium, so one file stands for both).
+$(CHROMEDRIVER):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver
+
 demo: setup
 	$(BIN)/spire models pull splade-tiny
 	$(BIN)/spire eval spire/data/cranfield --model splade-tiny --mode inference-free \
@@ -32,6 +41,9 @@ demo: setup
 		-k 5 --corpus spire/data/cranfield
 	$(BIN)/spire search $(DEMO)/cranfield-index "buckling of thin cylindrical shells under pressure" \
 		-k 5 --corpus spire/data/cranfield
+	@echo
+	@echo "Next, the search, compare and evaluation page (then open http://127.0.0.1:8080/ui):"
+	@echo "  $(BIN)/spire serve $(DEMO)/cranfield-index --qrels spire/data/cranfield --judgments $(DEMO)/grades.qrels --compare query-terms=3"
 
 # CI runs `make test`; `make test-full` adds the checks repeated on full SciFact.
 test: setup
