@@ -1,4 +1,5 @@
-"""Load a Hugging Face model (masked LM or bare encoder) and its tokenizer, with one-line errors."""
+"""Load a Hugging Face model (masked LM, bare encoder, or any backbone to prune) and its
+tokenizer, with one-line errors."""
 
 from __future__ import annotations
 
@@ -99,6 +100,41 @@ def load_base_model(name: str):
             f"(missing {missing[0]})"
         )
     return model.eval()
+
+
+def load_backbone(name: str):
+    """(model, tokenizer, kind, source folder or id) for pruning: a masked LM, a causal LM
+    or a bare encoder ("masked-lm", "causal-lm", "base"), as the config's architectures
+    say, in float32 and eval mode."""
+    source = resolve(name)
+    tokenizer = load_tokenizer(source)  # first: it also quiets transformers' progress bars
+    kind = backbone_kind(source)
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+
+    loader = {"causal-lm": AutoModelForCausalLM, "masked-lm": AutoModelForMaskedLM}.get(
+        kind, AutoModel
+    )
+    try:
+        net = from_pretrained(loader.from_pretrained, source, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise SpireError(f"model {name!r} could not be loaded: {first_line(exc)}") from None
+    return net.eval(), tokenizer, kind, source
+
+
+def backbone_kind(source: str) -> str:
+    """"causal-lm", "masked-lm" or "base", from the config's architectures."""
+    from transformers import AutoConfig
+
+    try:
+        archs = from_pretrained(AutoConfig.from_pretrained, source).architectures or []
+    except (OSError, ValueError):
+        return "base"  # the model loader then reports what is wrong
+    if any(a.endswith("ForCausalLM") for a in archs):
+        return "causal-lm"
+    if any(a.endswith("ForMaskedLM") for a in archs):
+        return "masked-lm"
+    return "base"
 
 
 def _refuse_generator(name: str) -> None:

@@ -55,11 +55,11 @@ def build(args) -> None:
     """spire sparsify for each configuration (skips folders already there), the model
     loaded and calibrated once: one histogram pass per method, one MoEfication (k-means
     and fitted router) per expert count, whatever the targets and top-k."""
+    from encoders.loading import load_backbone
     from eval.data.prune_data import calibration_batches
     from sparsity.activation import calibrate
     from sparsity.activation.calibrate import histograms
     from sparsity.moe import moefy
-    from spire.cli.prune import load_backbone
     from spire.cli.sparsify import sparsify_folder
 
     net, tokenizer, kind, source = load_backbone(MODEL)
@@ -108,19 +108,29 @@ def _append(path: Path, row: dict) -> None:
     print(json.dumps(row), flush=True)
 
 
-def _collection(name: str, threads: int):
-    """The dataset, the dense index of its documents (dense MiniLM) and the inference-free
-    splade-tiny run the hybrid fuses with."""
+def _collection(args, name: str):
+    """The dataset, the dense index of its documents (dense MiniLM; vectors kept in
+    --work) and the inference-free splade-tiny run the hybrid fuses with."""
+    import numpy as np
+
     from encoders.dense import load_dense_encoder
     from eval.data.datasets import load_dataset
+    from eval.data.run import Run
     from eval.experiments.systems import Systems
     from indexing.dense_index import DenseIndex
 
     data = load_dataset(DATA / name)
-    encoder = load_dense_encoder(MODEL)
-    vectors = encoder.encode_documents(data.corpus.texts, show_progress=True)
-    index = DenseIndex.build(data.corpus.ids, vectors, encoder=MODEL)
-    sparse = Systems(data, show_progress=True).run("inference-free")
+    cache = Path(args.work) / "collections" / name
+    cache.mkdir(parents=True, exist_ok=True)
+    if not (cache / "vectors.npy").is_file():
+        encoder = load_dense_encoder(MODEL)
+        vectors = encoder.encode_documents(data.corpus.texts, show_progress=True)
+        np.save(cache / "vectors.npy", vectors)
+    index = DenseIndex.build(data.corpus.ids, np.load(cache / "vectors.npy"), encoder=MODEL)
+    if not (cache / "sparse.json").is_file():
+        run = Systems(data, show_progress=True).run("inference-free").run
+        (cache / "sparse.json").write_text(json.dumps({q: dict(d) for q, d in run.items()}))
+    sparse = Run(json.loads((cache / "sparse.json").read_text()), dataset=data.name)
     return data, index, sparse
 
 
@@ -140,12 +150,15 @@ def quality(args) -> None:
         todo = [c for c in _chosen(args) if f"{dataset}:{c[0]}" not in _done(path, "key")]
         if not todo:
             continue
-        data, index, sparse = _collection(dataset, args.threads)
+        data, index, sparse = _collection(args, dataset)
         for name, _, _ in todo:
+            if name != "dense" and not Path(folder_of(args, name)).is_dir():
+                print(f"{name}: not built yet, skipped", flush=True)
+                continue
             encoder = load_dense_encoder(folder_of(args, name))
             hits = DenseSearcher(index, encoder).batch_search(data.queries, 1000)
             dense = Run.from_hits(hits, dataset=data.name)
-            hybrid = Run(fuse([sparse.run, dense], "rrf", None, depth=1000), dataset=data.name)
+            hybrid = Run(fuse([sparse, dense], "rrf", None, depth=1000), dataset=data.name)
             row = {"key": f"{dataset}:{name}", "dataset": dataset, "config": name}
             for system, run in (("dense", dense), ("hybrid", hybrid)):
                 metrics = report(SystemResult(system, run), data).metrics

@@ -108,9 +108,9 @@ def size_of(net, nm, tokenizer) -> dict:
 def run_llm(args) -> None:
     import torch
 
+    from encoders.loading import load_backbone
     from eval.data.prune_data import calibration_batches, heldout_windows, perplexity
     from sparsity.pruning import parse_nm
-    from spire.cli.prune import load_backbone
 
     torch.set_num_threads(args.threads)
     dense, tokenizer, _, _ = load_backbone("smollm2-135m")

@@ -66,6 +66,8 @@ def prune(
         structured=structured, head_sparsity=head_sparsity, seed=seed,
     )  # fmt: skip
     ensure_replaceable(out, overwrite)
+    from encoders.loading import load_backbone
+
     net, tokenizer, kind, source = load_backbone(model)
     n_samples, length = samples or CALIB_DEFAULTS[kind][0], seq_len or CALIB_DEFAULTS[kind][1]
     batches = None
@@ -103,44 +105,6 @@ def prune(
         net, out, manifest, lambda d: _copy_extras(tokenizer, source, d), pattern, overwrite
     )
     _report(out, written, json_out)
-
-
-def load_backbone(name: str):
-    """(model, tokenizer, kind, source folder or id): a masked LM, a causal LM or a bare
-    encoder, as the folder's config.json architectures say."""
-    from encoders.loading import first_line, from_pretrained, load_tokenizer
-    from encoders.registry import resolve
-
-    source = resolve(name)
-    tokenizer = load_tokenizer(source)  # first: it also quiets transformers' progress bars
-    kind = _kind(source)
-    import torch
-    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
-
-    loader = {"causal-lm": AutoModelForCausalLM, "masked-lm": AutoModelForMaskedLM}.get(
-        kind, AutoModel
-    )
-    try:
-        net = from_pretrained(loader.from_pretrained, source, dtype=torch.float32)
-    except (OSError, ValueError) as exc:
-        raise SpireError(f"model {name!r} could not be loaded: {first_line(exc)}") from None
-    return net.eval(), tokenizer, kind, source
-
-
-def _kind(source: str) -> str:
-    from transformers import AutoConfig
-
-    from encoders.loading import from_pretrained
-
-    try:
-        archs = from_pretrained(AutoConfig.from_pretrained, source).architectures or []
-    except (OSError, ValueError):
-        return "base"  # the model loader then reports what is wrong
-    if any(a.endswith("ForCausalLM") for a in archs):
-        return "causal-lm"
-    if any(a.endswith("ForMaskedLM") for a in archs):
-        return "masked-lm"
-    return "base"
 
 
 def _copy(net):
@@ -210,6 +174,7 @@ def models_perplexity(
     json_out: JsonOpt = False,
 ) -> None:
     """Perplexity of a causal LM on the held-out documents of each corpus (docs/sparsity.md)."""
+    from encoders.loading import load_backbone
     from eval.data.prune_data import heldout_windows, perplexity
 
     if not data:

@@ -50,13 +50,14 @@ def sparsify_folder(
     `loaded` (net, tokenizer, kind, source, batches) and `sections` (the calibrated
     "moe" / "activation" sections) let a caller building many folders from one model
     (scripts/activation_report.py) load and calibrate once."""
+    from encoders.loading import load_backbone
     from eval.data.prune_data import calibration_batches
     from sparsity import activation as act
     from sparsity import moe as moe_lib
     from sparsity.runtime import APPLY_TO, wants_install
     from sparsity.storage import is_pruned_folder, read_manifest, save_pruned
 
-    from .prune import _copy_extras, load_backbone
+    from .prune import _copy_extras
 
     if activation is None and moe is None:
         raise SpireError("give --activation (with --target) or --moe")

@@ -26,10 +26,10 @@ def pruned_folders(tmp_path_factory):
     made: dict = {}
 
     def get(entry):
+        from encoders.loading import load_backbone
         from eval.data.prune_data import calibration_batches
         from sparsity.pruning import parse_nm, prune
         from sparsity.storage import save_pruned
-        from spire.cli.prune import load_backbone
 
         key = (entry["model"], entry["method"], entry["sparsity"], entry["nm"])
         if key not in made:
@@ -65,8 +65,8 @@ def test_sparsity_regression(entry, pruned_folders):
         systems = Systems(data, model=str(folder), show_progress=False)
         got = report(systems.run(spec["mode"]), data).metrics["nDCG@10"]
     else:
+        from encoders.loading import load_backbone
         from eval.data.prune_data import heldout_windows, perplexity
-        from spire.cli.prune import load_backbone
 
         net, _, _, _ = load_backbone(str(folder))
         windows = heldout_windows(
