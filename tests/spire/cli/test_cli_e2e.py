@@ -1,36 +1,32 @@
-"""End to end through the real CLI: eval the bundled Cranfield, keep its index, search it."""
+"""End to end through the real CLI: eval the bundled Cranfield, keep its index, search it.
+
+The commands run in this process (`spire.cli.main`, or the app for the module's one eval,
+as the regressions run theirs), so the eval shares the session's Cranfield encoding
+(eval/experiments/cache.py) instead of encoding it again; one search of the saved index
+runs as `python -m spire`, as a shell would."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+import shlex
 
 import pytest
 
+from tests.conftest import BUNDLED_CRANFIELD as CRANFIELD
 from tests.conftest import LEXICAL
-
-REPO = Path(__file__).resolve().parents[3]
-CRANFIELD = REPO / "spire" / "data" / "cranfield"
-
-
-def spire(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "spire", *args], capture_output=True, text=True, cwd=REPO
-    )
+from tests.regression_commands import run_spire
+from tests.spire.cli.processes import spire_process
 
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, splade_tiny_path):
     out = tmp_path_factory.mktemp("e2e")
-    proc = spire(
-        "eval", str(CRANFIELD), "--model", "splade-tiny", "--mode", "inference-free",
+    words = [
+        "spire", "eval", str(CRANFIELD), "--model", "splade-tiny", "--mode", "inference-free",
         "--save-index", str(out / "index"), "--run-file", str(out / "run.trec"), "--json",
         "--threads", "1",
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return out, json.loads(proc.stdout)
+    ]  # fmt: skip
+    return out, run_spire(shlex.join(words))
 
 
 def test_eval_reports_metrics_and_stats(evaluated):
@@ -52,7 +48,7 @@ def test_run_file_is_trec(evaluated):
     assert len({line.split()[0] for line in lines}) == 225
 
 
-def test_search_saved_index(evaluated):
+def test_search_saved_index(evaluated, spire):
     out, _ = evaluated
     proc = spire("search", str(out / "index"), "slipstream wing lift", "-k", "3", "--json",
                  "--corpus", str(CRANFIELD))  # fmt: skip
@@ -61,11 +57,11 @@ def test_search_saved_index(evaluated):
     assert [h["rank"] for h in hits] == [1, 2, 3]
     assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"] > 0
     assert "slipstream" in hits[0]["text"]
-    table = spire("search", str(out / "index"), "slipstream wing lift", "-k", "3")
+    table = spire_process("search", out / "index", "slipstream wing lift", "-k", "3")
     assert table.returncode == 0 and hits[0]["docid"] in table.stdout
 
 
-def test_a_query_matching_only_word_pieces_is_reported(evaluated):
+def test_a_query_matching_only_word_pieces_is_reported(evaluated, spire):
     out, _ = evaluated
     nonsense = spire("search", str(out / "index"), "xqzvw blorptangle", "--json")
     assert nonsense.returncode == 0, nonsense.stderr
@@ -75,7 +71,7 @@ def test_a_query_matching_only_word_pieces_is_reported(evaluated):
     assert "note" not in words and len(words["hits"]) == 10
 
 
-def test_a_punctuation_query_has_no_hits(evaluated):
+def test_a_punctuation_query_has_no_hits(evaluated, spire):
     out, _ = evaluated
     proc = spire("search", str(out / "index"), "?!... --", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -83,7 +79,7 @@ def test_a_punctuation_query_has_no_hits(evaluated):
     assert answer["hits"] == [] and "no word to search for" in answer["note"]
 
 
-def test_a_blank_query_is_refused(evaluated):
+def test_a_blank_query_is_refused(evaluated, spire):
     """It exited 0 with no hits (issue 22); spire.core.arguments refuses it on every surface."""
     out, _ = evaluated
     proc = spire("search", str(out / "index"), "   ", "--json")
@@ -91,7 +87,7 @@ def test_a_blank_query_is_refused(evaluated):
     assert proc.stderr.strip() == "error: query: must not be empty or only whitespace"
 
 
-def test_index_command_on_jsonl(tmp_path, splade_tiny_path):
+def test_index_command_on_jsonl(tmp_path, splade_tiny_path, spire):
     corpus = tmp_path / "docs.jsonl"
     corpus.write_text(
         '{"id": "a", "contents": "wind tunnel tests of a delta wing"}\n'
@@ -115,7 +111,7 @@ def test_index_command_on_jsonl(tmp_path, splade_tiny_path):
     assert json.loads(plain.stdout)["hits"] == json.loads(found.stdout)["hits"]
 
 
-def test_index_with_a_lexical_model_folder(tmp_path, lexical_model_path):
+def test_index_with_a_lexical_model_folder(tmp_path, lexical_model_path, spire):
     from encoders import load_encoder
     from encoders.lexical import Lexical, lexical_weights
     from indexing import InvertedIndex

@@ -1,11 +1,13 @@
-"""The real CLI on bad input: exit code 2, one `error:` line on stderr, never a traceback."""
+"""The real CLI on bad input: exit code 2, one `error:` line on stderr, never a traceback.
+
+The commands run through `spire.cli.main` in this process (the `spire` fixture,
+tests/spire/cli/conftest.py); `test_a_child_process_exits_2_with_one_line` runs two of
+them as `python -m spire`, as a shell would."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,22 +15,10 @@ import pytest
 import scipy.sparse as sp
 
 from indexing import EncoderInfo, InvertedIndex
-from tests.conftest import REPO, write_beir
+from tests.conftest import write_beir
+from tests.spire.cli.processes import spire_process
 
 VOCAB = 30522
-
-
-def spire(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "SPIRE_DEBUG"}
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return subprocess.run(
-        [sys.executable, "-m", "spire", *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def assert_input_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -76,13 +66,13 @@ def beir(tmp_path) -> Path:
 # --------------------------------------------------------------------------- spire index
 
 
-def test_index_missing_dataset_folder(tmp_path):
+def test_index_missing_dataset_folder(tmp_path, spire):
     proc = spire("index", tmp_path / "absent", "--out", tmp_path / "out")
     assert_input_error(proc, "absent")
     assert not (tmp_path / "out").exists()
 
 
-def test_index_malformed_corpus_line(beir, tmp_path):
+def test_index_malformed_corpus_line(beir, tmp_path, spire):
     corpus = beir / "corpus.jsonl"
     corpus.write_text(corpus.read_text() + '{"_id": "d9", "text": \n')
     proc = spire("index", beir, "--out", tmp_path / "out")
@@ -90,25 +80,25 @@ def test_index_malformed_corpus_line(beir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_index_duplicate_doc_id(beir, tmp_path):
+def test_index_duplicate_doc_id(beir, tmp_path, spire):
     corpus = beir / "corpus.jsonl"
     corpus.write_text(corpus.read_text() + json.dumps({"_id": "d1", "text": "again"}) + "\n")
     proc = spire("index", beir, "--out", tmp_path / "out")
     assert_input_error(proc, "corpus.jsonl:4", "duplicate", "'d1'", "line 2")
 
 
-def test_index_unknown_model(beir, tmp_path):
+def test_index_unknown_model(beir, tmp_path, spire):
     proc = spire("index", beir, "--out", tmp_path / "out", "--model", "no-such-model-xyz")
     assert_input_error(proc, "unknown model", "no-such-model-xyz")
     assert not (tmp_path / "out").exists()
 
 
-def test_index_unknown_model_with_json(beir, tmp_path):
+def test_index_unknown_model_with_json(beir, tmp_path, spire):
     proc = spire("index", beir, "-o", tmp_path / "out", "-m", "no-such-model-xyz", "--json")
     assert_input_error(proc, "no-such-model-xyz")
 
 
-def test_index_refuses_an_existing_out_folder(beir, tmp_path):
+def test_index_refuses_an_existing_out_folder(beir, tmp_path, spire):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
@@ -121,14 +111,14 @@ def test_index_refuses_an_existing_out_folder(beir, tmp_path):
 # --------------------------------------------------------------------------- spire search
 
 
-def test_search_the_cheap_index_works(index_dir):
+def test_search_the_cheap_index_works(index_dir, spire):
     # The fixture is a valid index: the failures below come from the damage alone.
     proc = spire("search", index_dir, "document", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["query"] == "document"
 
 
-def test_search_unknown_format_version(index_copy):
+def test_search_unknown_format_version(index_copy, spire):
     manifest = json.loads((index_copy / "manifest.json").read_text())
     manifest["format_version"] = 42
     (index_copy / "manifest.json").write_text(json.dumps(manifest))
@@ -136,13 +126,13 @@ def test_search_unknown_format_version(index_copy):
 
 
 @pytest.mark.parametrize("name", ["doc_words.npy", "block_first.npy", "block_width.npy"])
-def test_search_truncated_index_file(index_copy, name):
+def test_search_truncated_index_file(index_copy, name, spire):
     path = index_copy / "postings" / name
     path.write_bytes(path.read_bytes()[:-3])
     assert_input_error(spire("search", index_copy, "query"), name)
 
 
-def test_search_corrupt_index_file(index_copy):
+def test_search_corrupt_index_file(index_copy, spire):
     path = index_copy / "postings" / "impacts.npy"
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
@@ -150,18 +140,18 @@ def test_search_corrupt_index_file(index_copy):
     assert_input_error(spire("search", index_copy, "query", "--json"), "impacts.npy", "sha256")
 
 
-def test_search_missing_index_folder(tmp_path):
+def test_search_missing_index_folder(tmp_path, spire):
     assert_input_error(spire("search", tmp_path / "nowhere", "query"), "nowhere")
 
 
-def test_search_folder_that_is_not_an_index(tmp_path):
+def test_search_folder_that_is_not_an_index(tmp_path, spire):
     assert_input_error(spire("search", tmp_path, "query"), "manifest.json")
 
 
 # --------------------------------------------------------------------------- spire eval
 
 
-def test_eval_missing_split(beir):
+def test_eval_missing_split(beir, spire):
     assert_input_error(spire("eval", beir, "--split", "train"), "train.tsv", "available: test")
 
 
@@ -179,7 +169,7 @@ def test_eval_missing_split(beir):
     ],
     ids=["unknown-option", "missing-args", "k-zero", "bad-choice", "unknown-command"],
 )
-def test_usage_errors_exit_2(args):
+def test_usage_errors_exit_2(args, spire):
     proc = spire(*args)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -196,7 +186,7 @@ def test_usage_errors_exit_2(args):
     ],
     ids=["negative", "nan", "inf", "siamese"],
 )
-def test_bad_lexical_weight(beir, tmp_path, args, fragment):
+def test_bad_lexical_weight(beir, tmp_path, args, fragment, spire):
     assert_input_error(spire("index", beir, "--out", tmp_path / "idx", *args), fragment)
     assert_input_error(spire("eval", beir, *args), fragment)
 
@@ -211,8 +201,17 @@ def test_bad_lexical_weight(beir, tmp_path, args, fragment):
     ],
     ids=["train-threads", "eval-threads", "eval-idf", "index-idf"],
 )
-def test_threads_and_idf_options_check_their_values(args):
+def test_threads_and_idf_options_check_their_values(args, spire):
     """--threads (train, eval) and --idf (eval, index) exist and refuse a bad value."""
     proc = spire(*args)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert f"Invalid value for '{args[-2]}'" in proc.stderr, proc.stderr
+
+
+def test_a_child_process_exits_2_with_one_line(tmp_path):
+    """`python -m spire` as a shell runs it: input errors and usage errors exit 2 without a
+    traceback, and nothing reaches stdout."""
+    assert_input_error(spire_process("search", tmp_path / "nowhere", "query"), "nowhere")
+    proc = spire_process("no-such-command")
+    assert proc.returncode == 2 and proc.stderr.strip() and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
