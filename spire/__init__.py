@@ -11,9 +11,7 @@ does not pay for torch::
     report = spire.evaluate("path/to/beir/scifact", "splade-tiny", split="test")
 """
 
-from importlib import import_module
-from typing import Any
-
+from spire.core.lazy import lazy_exports
 from spire.core.version import __version__
 
 _EXPORTS = {
@@ -40,8 +38,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'spire' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -7,8 +7,7 @@ ensembles, and a resumable trainer. See docs/training.md.
     result = train(config)  # sections: config.data, .student, .losses, .teachers, .optimiser, .run
 """
 
-from importlib import import_module
-from typing import Any
+from spire.core.lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "training.config",
@@ -18,9 +17,5 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    # Lazy, so `import training` (and `spire --help`) does not pay for torch.
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'training' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+# Lazy, so `import training` (and `spire --help`) does not pay for torch.
+__getattr__ = lazy_exports(__name__, _EXPORTS)

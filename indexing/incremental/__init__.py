@@ -11,30 +11,25 @@ A segmented index folder::
 See docs/serving.md for the design and its guarantees.
 """
 
-from importlib import import_module
-from typing import Any
+from spire.core.lazy import lazy_exports
 
 # Lazy, so a reader (retrieval's open_index imports reader.py) loads no writer modules.
 _HOMES = {
-    "BackgroundMerger": "merge",
-    "CommitResult": "store",
-    "GroupCommitter": "committer",
-    "LiveSegment": "snapshot",
-    "MergePolicy": "merge",
-    "OpResult": "batch",
-    "SegmentEntry": "manifest",
-    "SegmentReader": "reader",
-    "SegmentStore": "store",
-    "SegmentsManifest": "manifest",
-    "Snapshot": "snapshot",
-    "WriteBatch": "batch",
-    "as_index": "merge",
-    "maybe_merge": "merge",
+    "BackgroundMerger": ".merge",
+    "CommitResult": ".store",
+    "GroupCommitter": ".committer",
+    "LiveSegment": ".snapshot",
+    "MergePolicy": ".merge",
+    "OpResult": ".batch",
+    "SegmentEntry": ".manifest",
+    "SegmentReader": ".reader",
+    "SegmentStore": ".store",
+    "SegmentsManifest": ".manifest",
+    "Snapshot": ".snapshot",
+    "WriteBatch": ".batch",
+    "as_index": ".merge",
+    "maybe_merge": ".merge",
 }
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'indexing.incremental' has no attribute {name!r}")
-    return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+__getattr__ = lazy_exports(__name__, _HOMES)
