@@ -10,7 +10,7 @@ import numpy as np
 
 from spire.core.choices import IMPACT_DTYPES
 from spire.core.errors import SpireError
-from spire.core.hashing import sha256_file
+from spire.core.verified import sha256_matches
 
 from .manifest import PACKED_ARRAYS, Manifest
 
@@ -36,7 +36,7 @@ def check_files(folder: Path, files: dict, verify: bool, required: list[str]) ->
             raise SpireError(
                 f"{path}: truncated or altered ({size} bytes, manifest says {meta.get('bytes')})"
             )
-        if verify and sha256_file(path) != meta.get("sha256"):
+        if verify and not sha256_matches(path, meta.get("sha256")):
             raise SpireError(f"{path}: corrupt (sha256 differs from the manifest)")
 
 
