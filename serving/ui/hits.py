@@ -12,22 +12,24 @@ import re
 
 import numpy as np
 
-from .data import Collection
+from .data import Collection, Document
 
 SNIPPET_CHARS = 280
 _WORD = re.compile(r"\w")
 
 
-def token_spans(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """The tokenizer's ids for `text` and each one's character span (from the fast
-    tokenizer's Encoding, which transformers' tokenizers and spire's query tokenizer
-    both return)."""
-    if not text or tokenizer is None:
-        return [], []
-    encodings = getattr(tokenizer(text, add_special_tokens=False, verbose=False), "encodings", None)
-    if not encodings:  # a slow tokenizer: no offsets, so nothing is marked
-        return [], []
-    return list(encodings[0].ids), [tuple(s) for s in encodings[0].offsets]
+def token_spans(tokenizer, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+    """The tokenizer's ids for each text and each id's character span, in one batch call
+    (from the fast tokenizer's Encodings, which transformers' tokenizers and spire's
+    query tokenizer both return; a slow tokenizer has no offsets, so nothing is marked)."""
+    out: list[tuple[list[int], list[tuple[int, int]]]] = [([], []) for _ in texts]
+    wanted = [i for i, text in enumerate(texts) if text]
+    if tokenizer is None or not wanted:
+        return out
+    batch = tokenizer([texts[i] for i in wanted], add_special_tokens=False, verbose=False)
+    for i, enc in zip(wanted, getattr(batch, "encodings", None) or [], strict=False):
+        out[i] = (list(enc.ids), [tuple(span) for span in enc.offsets])
+    return out
 
 
 def _whole_words(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -88,12 +90,21 @@ def marked(text: str, spans: list[tuple[int, int]], width: int | None = None) ->
     return parts
 
 
-def hit_view(hit: dict, collection: Collection, tokenizer, grades: dict[str, int]) -> dict:
-    """One hit of run_search's answer (with its explanation) as the template shows it."""
-    doc = collection.text_of(hit["docid"])
+def hit_views(hits: list[dict], collection: Collection, tokenizer, grades: dict) -> list[dict]:
+    """run_search's hits (with explanations) as the template shows them."""
+    docs = [collection.text_of(h["docid"]) for h in hits]
+    texts = [part for d in docs for part in ((d.title, d.text) if d else ("", ""))]
+    spans = token_spans(tokenizer, texts)
+    return [
+        hit_view(h, doc, spans[2 * i], spans[2 * i + 1], grades)
+        for i, (h, doc) in enumerate(zip(hits, docs, strict=True))
+    ]
+
+
+def hit_view(hit: dict, doc: Document | None, title_tokens, body_tokens, grades: dict) -> dict:
+    """One hit, given its document and the tokens of its title and body."""
     title, body = (doc.title, doc.text) if doc is not None else ("", "")
-    title_ids, title_spans = token_spans(tokenizer, title)
-    body_ids, body_spans = token_spans(tokenizer, body)
+    (title_ids, title_spans), (body_ids, body_spans) = title_tokens, body_tokens
     in_text = set(title_ids) | set(body_ids)
     explanation = hit.get("explanation") or []
     literal = {c["term"] for c in explanation if c["term"] in in_text}
@@ -127,7 +138,7 @@ def query_vector(encoder, text: str) -> dict:
     tokenizer = getattr(encoder, "tokenizer", None)
     ids = row.indices.tolist()
     names = tokenizer.convert_ids_to_tokens(ids) if tokenizer is not None else map(str, ids)
-    in_query = set(token_spans(tokenizer, text)[0])
+    in_query = set(token_spans(tokenizer, [text])[0][0])
     inference_free = getattr(encoder, "mode", "") == "inference-free"
     idf = getattr(encoder, "idf", None) if inference_free else None
     terms = [

@@ -11,6 +11,7 @@ styles and connections only.
 
 from __future__ import annotations
 
+import time
 from importlib import resources
 from typing import Annotated
 
@@ -65,13 +66,14 @@ def add_routes(app: FastAPI, ui: Ui, *, needs_key: bool, api_error) -> None:
         return env.get_template(f"{view}.html").render(s=state, ui=ui)
 
     def page(view: str, request: Request) -> HTMLResponse:
+        start = time.perf_counter()
         body = None if needs_key else Markup(fragment(view, request))
         query = request.url.query
         part = f"/ui/part/{view}" + (f"?{query}" if query else "")
         html = env.get_template("base.html").render(
             view=view, body=body, needs_key=needs_key, part=part, ui=ui
         )
-        return HTMLResponse(html, headers=SECURITY_HEADERS)
+        return HTMLResponse(html, headers=_timed(SECURITY_HEADERS, start))
 
     for path, view in PAGES.items():
         app.add_api_route(path, _bind(page, view), methods=["GET"], include_in_schema=False)
@@ -80,7 +82,9 @@ def add_routes(app: FastAPI, ui: Ui, *, needs_key: bool, api_error) -> None:
     def part(view: str, request: Request) -> HTMLResponse:
         if view not in VIEWS:
             raise api_error(404, "not_found", f"no view {view!r}")
-        return HTMLResponse(fragment(view, request), headers=SECURITY_HEADERS)
+        start = time.perf_counter()
+        html = fragment(view, request)
+        return HTMLResponse(html, headers=_timed(SECURITY_HEADERS, start))
 
     @app.get("/ui/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
@@ -107,6 +111,13 @@ def add_routes(app: FastAPI, ui: Ui, *, needs_key: bool, api_error) -> None:
             raise api_error(404, "unknown_document", f"no document {body.docid!r} in the dataset")
         judged = judgments.add(body.qid, body.docid, body.grade)
         return {"qid": body.qid, "docid": body.docid, "grade": body.grade, "judged": judged}
+
+
+def _timed(headers: dict, start: float) -> dict:
+    """The headers plus Server-Timing: the milliseconds spent building the page (search,
+    explanations, snippets, rendering), which scripts/bench_ui.py reads."""
+    ms = (time.perf_counter() - start) * 1000.0
+    return {**headers, "server-timing": f"page;dur={ms:.3f}"}
 
 
 def _bind(page, view: str):

@@ -15,7 +15,7 @@ from spire.core.choices import FUSION_METHODS
 from ..schemas import MAX_QUERY_CHARS
 from .data import Collection
 from .evaluation import SORT_KEYS, Evaluation
-from .hits import hit_view, query_vector
+from .hits import hit_views, query_vector
 from .systems import System
 
 MAX_K = 100
@@ -81,9 +81,7 @@ def search_view(ui: Ui, params: Mapping[str, str]) -> dict:
     encoder = system.encoder()
     tokenizer = getattr(encoder, "tokenizer", None)
     grades = ui.collection.qrels().get(state["qid"], {}) if state["qid"] else {}
-    state["hits"] = [
-        hit_view(h, ui.collection, tokenizer, grades) for h in answer["results"][0]["hits"]
-    ]
+    state["hits"] = hit_views(answer["results"][0]["hits"], ui.collection, tokenizer, grades)
     state["vector"] = query_vector(encoder, state["q"])
     state["took_ms"] = answer["took_ms"]
     state["system"] = system.name
