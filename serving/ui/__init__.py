@@ -33,7 +33,9 @@ def add_ui(app: FastAPI, state, options: UiOptions, folder: Path, *, needs_key: 
            api_error) -> Ui:  # fmt: skip
     """Mount the page for the server `state` (serving.server.ServerState) of `folder`."""
     collection = Collection(options.qrels, options.split, options.judgments)
-    served = System(Path(folder).name, state.backend, dense=state.dense, stats=state.stats)
+    # Its own latency record: the page's searches (1000 deep for the evaluation) stay out
+    # of GET /stats' search_compute.
+    served = System(Path(folder).name, state.backend, dense=state.dense)
     systems = [served]
     if options.compare:
         systems.append(parse_compare(options.compare, Path(folder), state.dense))

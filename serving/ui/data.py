@@ -57,8 +57,26 @@ class Judgments:
             raise SpireError(f"--judgments {path}: no such folder {path.parent}")
         if path.exists() and not path.is_file():
             raise SpireError(f"--judgments {path}: not a file")
-        self.grades = read_qrels(path) if path.exists() else {}
-        self.added = 0  # grades added by this process: a cache key for metrics
+        self.grades: dict[str, dict[str, int]] = {}
+        self.version = 0  # counts every reading of the file, for whoever caches on it
+        self._seen: tuple | None = None
+        self.refresh()
+
+    def _stat(self) -> tuple | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed since we last read or wrote it (another worker
+        or server graded), so every process counts every grade."""
+        seen = self._stat()
+        if seen != self._seen:
+            with self._mutex:
+                self.grades = read_qrels(self.path) if seen is not None else {}
+                self._seen, self.version = seen, self.version + 1
 
     def add(self, qid: str, docid: str, grade: int) -> int:
         """Append one grade; returns how many (query, document) pairs the file grades."""
@@ -69,7 +87,7 @@ class Judgments:
                 old += "\n"
             write_text_atomic(self.path, old + line)
             self.grades = read_qrels(self.path)  # another process may have graded too
-            self.added += 1
+            self._seen, self.version = self._stat(), self.version + 1
         return sum(len(d) for d in self.grades.values())
 
 
@@ -98,16 +116,15 @@ class Collection:
 
     def qrels(self) -> dict[str, dict[str, int]]:
         """The dataset's qrels with every grade from the judgments file over them."""
-        if self.judgments is None or not self.judgments.grades:
+        if self.judgments is None:
+            return self.base_qrels
+        self.judgments.refresh()
+        if not self.judgments.grades:
             return self.base_qrels
         merged = {q: dict(d) for q, d in self.base_qrels.items()}
         for qid, docs in self.judgments.grades.items():
             merged.setdefault(qid, {}).update(docs)
         return merged
-
-    def version(self) -> int:
-        """Changes whenever a grade is added (for caches of metrics)."""
-        return 0 if self.judgments is None else self.judgments.added
 
     def text_of(self, docid: str) -> Document | None:
         return self.documents.get(docid)
