@@ -2,7 +2,10 @@
 "2CR": a condition is a command, and docs/results.md is rendered from the same files).
 
 A file's `before` commands (regressions/training.json: `spire train`) run once per
-session, with $OUT a fresh folder; its entries then evaluate what they wrote.
+session, with $OUT a fresh folder; its entries then evaluate what they wrote. An entry's
+own `before` commands (regressions/sparsity.json: `spire prune`) run once per session too,
+after the file's, and only when an entry that names them runs (a `full` one's model is
+not made in `make test`).
 """
 
 from __future__ import annotations
@@ -34,21 +37,31 @@ def _entries():
 
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory):
-    """get(stem, spec) -> the $-variables of that file, after its `before` commands ran."""
-    done: dict[str, dict[str, str] | BaseException] = {}
+    """get(stem, spec, entry) -> the $-variables of that file, after its `before` commands
+    and the entry's own ran."""
+    done: dict[tuple[str, ...], dict[str, str] | BaseException] = {}
 
-    def get(stem: str, spec: dict) -> dict[str, str]:
-        if stem not in done:
+    def once(key: tuple[str, ...], make) -> dict[str, str]:
+        if key not in done:
             try:
-                variables = {"OUT": str(tmp_path_factory.mktemp(stem) / "out")}
-                for command in spec.get("before", []):
-                    run_spire(command, variables)
-                done[stem] = variables
+                done[key] = make()
             except BaseException as exc:  # a skip or a failure: not retried per entry
-                done[stem] = exc
-        if isinstance(done[stem], BaseException):
-            raise done[stem]
-        return done[stem]
+                done[key] = exc
+        if isinstance(done[key], BaseException):
+            raise done[key]
+        return done[key]
+
+    def file_variables(stem: str, spec: dict) -> dict[str, str]:
+        variables = {"OUT": str(tmp_path_factory.mktemp(stem) / "out")}
+        for command in spec.get("before", []):
+            run_spire(command, variables)
+        return variables
+
+    def get(stem: str, spec: dict, entry: dict) -> dict[str, str]:
+        variables = once((stem,), lambda: file_variables(stem, spec))
+        for command in entry.get("before", []):
+            once((stem, command), lambda command=command: run_spire(command, variables))
+        return variables
 
     return get
 
@@ -56,7 +69,7 @@ def prepared(tmp_path_factory):
 @pytest.mark.parametrize(("stem", "spec", "entry"), list(_entries()))
 def test_regression(stem, spec, entry, prepared):
     command = entry["command"]
-    got = run_spire(command, prepared(stem, spec))["metrics"]  # spire eval --json
+    got = run_spire(command, prepared(stem, spec, entry))["metrics"]  # spire eval --json
     failures = mismatches(got, entry["metrics"], entry["tolerance"])
     assert not failures, f"{command}: " + "; ".join(failures)
 
