@@ -5,6 +5,7 @@ query latency against the dense model in the same run, where a query's time goes
     python scripts/activation_report.py build              # spire sparsify, each config
     python scripts/activation_report.py quality --datasets cranfield cisi
     python scripts/activation_report.py latency --queries 100
+    python scripts/activation_report.py kernels            # gather vs dense, one Linear
     python scripts/activation_report.py profile
     python scripts/activation_report.py plots
 
@@ -207,6 +208,43 @@ def latency(args) -> None:
         })  # fmt: skip
 
 
+def kernels(args) -> None:
+    """One Linear of MiniLM's shapes, a 12-token query: the gather path (the union of kept
+    channels, contiguous rows of the transposed weight) against the dense product, by the
+    share of channels kept (thread CPU time, one thread; median of 200)."""
+    import torch
+
+    from sparsity.activation.linear import ThresholdLinear
+
+    torch.set_num_threads(1)
+    rows = []
+    for d_in, d_out in ((384, 1536), (1536, 384), (384, 384)):
+        linear = torch.nn.Linear(d_in, d_out)
+        x = torch.randn(1, 12, d_in)
+        for keep in (0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9):
+            cut = float(torch.quantile(x.abs().max(1).values, 1 - keep))  # union keeps `keep`
+            layer = ThresholdLinear(linear, "teal", cut, "gather", gather_below=1.0)
+            masked = ThresholdLinear(linear, "teal", cut, "masked")
+            timing = {}
+            for name, fn in (("dense", linear), ("gather", layer), ("masked", masked)):
+                with torch.no_grad():
+                    for _ in range(20):
+                        fn(x)
+                    spent = []
+                    for _ in range(200):
+                        start = time.thread_time()
+                        fn(x)
+                        spent.append(time.thread_time() - start)
+                timing[name] = statistics.median(spent) * 1e6
+            row = {"shape": f"{d_in}x{d_out}", "kept": keep, "load": os.getloadavg()[0]}
+            row.update({f"{k}_us": round(v, 1) for k, v in timing.items()})
+            row["gather_speedup"] = round(timing["dense"] / timing["gather"], 3)
+            row["masked_speedup"] = round(timing["dense"] / timing["masked"], 3)
+            rows.append(row)
+            print(json.dumps(rows[-1]), flush=True)
+    (OUT / "activation_kernels.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
 PARTS = {"embeddings": "embeddings", "attention": "attention", "feed-forward": "ffn"}
 
 
@@ -315,7 +353,9 @@ def plots(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["build", "quality", "latency", "profile", "plots"])
+    parser.add_argument(
+        "step", choices=["build", "quality", "latency", "kernels", "profile", "plots"]
+    )
     parser.add_argument("--work", default="/tmp/spire-activation", help="sparsified folders")
     parser.add_argument("--only", nargs="*", help="configuration names (default: all)")
     parser.add_argument("--datasets", nargs="*", default=["cranfield", "cisi"])
@@ -326,8 +366,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    {"build": build, "quality": quality, "latency": latency, "profile": profile,
-     "plots": plots}[args.step](args)  # fmt: skip
+    {"build": build, "quality": quality, "latency": latency, "kernels": kernels,
+     "profile": profile, "plots": plots}[args.step](args)  # fmt: skip
 
 
 if __name__ == "__main__":

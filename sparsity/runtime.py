@@ -36,7 +36,7 @@ def install(model: nn.Module, manifest: dict, source: str = "") -> nn.Module:
             model,
             manifest["activation"],
             execution.get("path", "gather"),
-            execution.get("gather_below", 0.5),
+            execution.get("gather_below", 0.3),
         )
     model.spire_sparsity_applies_to = apply_to
     return model
