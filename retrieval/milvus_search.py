@@ -130,6 +130,6 @@ def same_top_k(ours: list[Hit], theirs: list[Hit], k: int = 10, rtol: float = 1e
         return False
     if not a:
         return True
-    cut = a[-1].score - max(abs(a[-1].score) * rtol, 1e-6)
+    cut = a[-1].score + max(abs(a[-1].score) * rtol, 1e-6)  # above the k-th score's ties
     above = lambda hits: {h.docid for h in hits if h.score > cut}  # noqa: E731
     return above(a) == above(b)
