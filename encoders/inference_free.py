@@ -88,7 +88,12 @@ class InferenceFreeEncoder:
     def fit_idf(self, texts: Sequence[str]) -> np.ndarray:
         """Set the query-side IDF from a corpus, counting df over truncated documents."""
         df = document_frequencies(self.tokenizer, texts, self.doc_max_length)
-        self.idf = bm25_idf(df, len(texts))
+        return self.fit_idf_counts(df, len(texts))
+
+    def fit_idf_counts(self, df: np.ndarray, n_docs: int) -> np.ndarray:
+        """Set the query-side IDF from document frequencies counted over `n_docs`
+        documents (a streamed corpus sums them shard by shard)."""
+        self.idf = bm25_idf(df, n_docs)
         self.idf_from = "corpus"
         return self.idf
 

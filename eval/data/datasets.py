@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,29 +47,43 @@ class Dataset:
 def load_corpus(spec: str | Path) -> Corpus:
     """A corpus from a BEIR folder, any jsonl with an id and text/title fields, or an
     ir_datasets id."""
-    path = Path(spec).expanduser()
-    if not path.exists():
+    path = corpus_file(spec)
+    if path is None:
         return _ir_datasets_corpus(_ir_dataset(str(spec)), str(spec))
-    if path.is_dir():
-        path = _find(path, "corpus.jsonl")
     ids: list[str] = []
     texts: list[str] = []
     first_line: dict[str, int] = {}
-    for lineno, record in read_jsonl(path):
-        doc_id = _doc_id(record, path, lineno)
+    for lineno, doc_id, text in iter_corpus(path):
         if doc_id in first_line:
             raise SpireError(
                 f"{path}:{lineno}: duplicate document id {doc_id!r} (first on "
                 f"line {first_line[doc_id]})"
             )
         first_line[doc_id] = lineno
-        title = get_field(record, ("title",), path, lineno, required=False)
-        body = get_field(record, TEXT_FIELDS, path, lineno, required=False)
         ids.append(doc_id)
-        texts.append(f"{title} {body}".strip())
+        texts.append(text)
     if not ids:
         raise SpireError(f"{path}: no documents")
     return _with_empty_count(Corpus(ids, texts), path)
+
+
+def corpus_file(spec: str | Path) -> Path | None:
+    """The corpus file of a BEIR folder (corpus.jsonl or corpus.jsonl.gz) or a jsonl(.gz)
+    file; None for a spec that names no local path (an ir_datasets id)."""
+    path = Path(spec).expanduser()
+    if not path.exists():
+        return None
+    return _find(path, "corpus.jsonl") if path.is_dir() else path
+
+
+def iter_corpus(path: Path) -> Iterator[tuple[int, str, str]]:
+    """(line number, id, title + " " + text) of each document, streamed in file order
+    (gzip too); ids are checked one by one, not against each other."""
+    for lineno, record in read_jsonl(path):
+        doc_id = _doc_id(record, path, lineno)
+        title = get_field(record, ("title",), path, lineno, required=False)
+        body = get_field(record, TEXT_FIELDS, path, lineno, required=False)
+        yield lineno, doc_id, f"{title} {body}".strip()
 
 
 def _doc_id(record: dict, path: Path, lineno: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +22,20 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
 
     A UTF-8 byte order mark at the start of the file (as some Windows editors write) is
     dropped, as Python's utf-8-sig codec and most JSON readers do."""
+    lineno = 0
     with _open_bytes(path) as f:
-        for lineno, raw in enumerate(f, start=1):
+        lines = iter(f)
+        while True:
+            try:
+                raw = next(lines, None)
+            except (EOFError, OSError, zlib.error) as exc:  # a truncated or corrupt gzip
+                raise SpireError(
+                    f"{path}: unreadable after line {lineno} ({_why(exc)}); every line "
+                    "before it was read"
+                ) from None
+            if raw is None:
+                return
+            lineno += 1
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -31,6 +44,25 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                 ) from None
             if line.strip():
                 yield lineno, line
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, EOFError):
+        return "the compressed file ends early: truncated"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def count_lines(path: Path) -> int:
+    """The number of lines of a (possibly gzipped) file, read in large blocks: a progress
+    bar's total. A file that cannot be read to its end answers the lines read so far."""
+    n = 0
+    try:
+        with _open_bytes(path) as f:
+            while block := f.read(1 << 24):
+                n += block.count(b"\n")
+    except (EOFError, OSError, zlib.error):
+        pass  # the reading itself reports it, naming the line
+    return n
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:

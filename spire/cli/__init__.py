@@ -21,6 +21,7 @@ from .indexes import export, index, search
 from .models import models_app
 from .output import err_console, print_error
 from .prune import prune_app
+from .scale import reorder
 from .serve import serve_app
 from .sparsify import sparsify_app
 from .train import train_app
@@ -36,6 +37,7 @@ app.command()(search)
 app.command("eval")(eval_cmd)
 app.command()(compare)
 app.command()(export)
+app.command()(reorder)
 app.add_typer(models_app, name="models")
 app.add_typer(train_app)  # `spire train`, top level
 app.add_typer(serve_app)  # `spire serve|add|delete|merge|reidf`, top level
