@@ -96,6 +96,13 @@ def _chosen(args):
     return [c for c in CONFIGS if not args.only or c[0] in args.only]
 
 
+def _built(args, name: str) -> bool:
+    if name == "dense" or Path(folder_of(args, name)).is_dir():
+        return True
+    print(f"{name}: not built yet, skipped", flush=True)
+    return False
+
+
 def _done(path: Path, key: str) -> set:
     if not path.is_file():
         return set()
@@ -153,8 +160,7 @@ def quality(args) -> None:
             continue
         data, index, sparse = _collection(args, dataset)
         for name, _, _ in todo:
-            if name != "dense" and not Path(folder_of(args, name)).is_dir():
-                print(f"{name}: not built yet, skipped", flush=True)
+            if not _built(args, name):
                 continue
             encoder = load_dense_encoder(folder_of(args, name))
             hits = DenseSearcher(index, encoder).batch_search(data.queries, 1000)
@@ -186,7 +192,7 @@ def latency(args) -> None:
     queries = _queries(args.queries)
     dense = load_dense_encoder(MODEL)
     for name, _, _ in _chosen(args):
-        if name in _done(path, "config"):
+        if name in _done(path, "config") or not _built(args, name):
             continue
         encoder = load_dense_encoder(folder_of(args, name))
         times: dict = {"dense": ([], []), "sparse": ([], [])}
@@ -307,54 +313,11 @@ def profile(args) -> None:
     (OUT / "activation_profile.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
-def plots(args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(x) for x in (OUT / "activation_quality.jsonl").read_text().splitlines()]
-    speed = {}
-    if (OUT / "activation_latency.jsonl").is_file():
-        for line in (OUT / "activation_latency.jsonl").read_text().splitlines():
-            row = json.loads(line)
-            speed[row["config"]] = row["cpu_speedup"]
-    datasets = sorted({r["dataset"] for r in rows})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        base = {r["config"]: r for r in rows if r["dataset"] == dataset}
-        for method, marker in (("teal", "o"), ("wina", "s")):
-            xs = [0.0, *LEVELS]
-            names = ["dense", *[f"{method}@{t:g}" for t in LEVELS]]
-            for system, style in (("dense", "--"), ("hybrid", "-")):
-                ys = [base[n][system] if n in base else None for n in names]
-                ax.plot(xs, ys, style, marker=marker, label=f"{method} {system}")
-        ax.set(title=f"{dataset}: nDCG@10 vs activation sparsity", xlabel="target sparsity")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(OUT / "activation_ndcg.png", dpi=120)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for dataset in datasets:
-        base = {r["config"]: r for r in rows if r["dataset"] == dataset}
-        pts = [(speed[c], base[c]["hybrid"] / base["dense"]["hybrid"] - 1) for c in base
-               if c in speed]  # fmt: skip
-        ax.scatter([p[0] for p in pts], [100 * p[1] for p in pts], label=dataset)
-        for c in base:
-            if c in speed:
-                ax.annotate(c, (speed[c], 100 * (base[c]["hybrid"] / base["dense"]["hybrid"] - 1)),
-                            fontsize=6)  # fmt: skip
-    ax.axhline(-1, color="grey", lw=0.5)
-    ax.axvline(1.5, color="grey", lw=0.5)
-    ax.set(xlabel="single-query speedup (CPU time, vs dense)", ylabel="hybrid nDCG@10 change %")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(OUT / "activation_speed_quality.png", dpi=120)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "step", choices=["build", "quality", "latency", "kernels", "profile", "plots"]
+        "step",
+        choices=["build", "quality", "latency", "kernels", "profile", "plots", "table"],
     )
     parser.add_argument("--work", default="/tmp/spire-activation", help="sparsified folders")
     parser.add_argument("--only", nargs="*", help="configuration names (default: all)")
@@ -366,8 +329,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if args.step in ("plots", "table"):
+        from scripts.activation_plots import plots, table
+
+        {"plots": plots, "table": table}[args.step](args)
+        return
     {"build": build, "quality": quality, "latency": latency, "kernels": kernels,
-     "profile": profile, "plots": plots}[args.step](args)  # fmt: skip
+     "profile": profile}[args.step](args)  # fmt: skip
 
 
 if __name__ == "__main__":
