@@ -105,3 +105,15 @@ def test_a_truncated_gzip_names_the_file_and_the_line_reached(tmp_path):
         for _, doc_id, _ in iter_corpus(path):
             read.append(doc_id)
     assert 0 < len(read) < 2000
+
+
+def test_a_gzipped_corpus_reads_as_the_plain_one(tmp_path):
+    lines = "".join(json.dumps({"_id": f"d{i}", "title": "t", "text": f"doc {i}"}) + "\n"
+                    for i in range(5))  # fmt: skip
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "gz").mkdir()
+    (tmp_path / "plain" / "corpus.jsonl").write_text(lines)
+    (tmp_path / "gz" / "corpus.jsonl.gz").write_bytes(gzip.compress(lines.encode()))
+    plain, gz = load_corpus(tmp_path / "plain"), load_corpus(tmp_path / "gz")
+    assert plain.ids == gz.ids and plain.texts == gz.texts
+    assert list(iter_corpus(tmp_path / "gz" / "corpus.jsonl.gz"))[0] == (1, "d0", "t doc 0")
