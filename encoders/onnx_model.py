@@ -27,6 +27,7 @@ from spire.core.errors import SpireError
 
 from .batching import EncodeStats, encode_sparse
 from .lexical import LEXICAL_FILE
+from .sides import ModelQueries
 from .splade import keep_top_k
 
 META = "spire_onnx.json"
@@ -125,10 +126,8 @@ def is_onnx_folder(path: str | Path) -> bool:
     return (Path(path) / META).is_file()
 
 
-class OnnxSpladeEncoder:
+class OnnxSpladeEncoder(ModelQueries):
     """Siamese SPLADE through onnxruntime; the same interface as `SpladeEncoder`."""
-
-    mode = "siamese"
 
     def __init__(
         self,

@@ -1,8 +1,5 @@
-"""Students: differentiable SPLADE forward passes over a Hugging Face masked LM.
-
-encoders/splade.py encodes under inference_mode into csr matrices; training needs the
-same function with gradients, so it lives here: MLM logits, padding masked out, max over
-tokens, log(1 + relu). tests/training checks that both give the same vectors.
+"""Students: SPLADE (encoders/splade.py's `SpladeForward`, run with gradients) over a
+Hugging Face masked LM, and the inference-free query side.
 
 The vocabulary projection is ~90% of a step's FLOPs forward and backward, yet only the
 ~250 (document, term) pairs per document that end up positive carry any gradient
@@ -20,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from encoders import sparse_head
+from encoders import splade
 from encoders.inference_free import worded_pieces
 from encoders.lexical import LEXICAL_FILE, Lexical, lexical_weights, save_lexical
 from spire.core.files import remove_file, staged_files
@@ -30,70 +27,21 @@ from .losses.l0_mask import threshold_activations
 STUDENTS = ("inference-free", "siamese")
 
 
-class SpladeForward(nn.Module):
-    """texts -> (n, vocab) SPLADE weights, with gradients."""
+class SpladeForward(splade.SpladeForward):
+    """encoders/splade.py's pass, with gradients (not frozen), its activations below
+    `activation_threshold` zeroed (training/losses/l0_mask.py). `pruned_head=False`
+    computes the full projection (the reference)."""
 
     def __init__(
         self, mlm, tokenizer, activation_threshold: float = 0.0, pruned_head: bool = True
     ) -> None:
-        super().__init__()
-        self.mlm = mlm
-        self.tokenizer = tokenizer
+        super().__init__(mlm, tokenizer, "auto" if pruned_head else "reference")
         self.activation_threshold = activation_threshold
-        split = sparse_head.verified_split(mlm, tokenizer) if pruned_head else None
-        self.pruned_head = split is not None
-        # Not a submodule: its parameters are the mlm's own, and must not be saved twice.
-        self._hidden_twin = (self.device, split[1]) if split else None
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.mlm.config.vocab_size)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.mlm.parameters()).device
-
-    def forward(self, texts: list[str], max_length: int) -> Tensor:
-        batch = self.tokenizer(
-            list(texts),
-            add_special_tokens=True,
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        return self.encode_ids(batch["input_ids"], batch["attention_mask"])
 
     def encode_ids(self, ids: Tensor, mask: Tensor) -> Tensor:
         """The forward pass from padded token ids and their attention mask."""
-        ids = ids.to(self.device)
-        mask = mask.to(self.device)
-        if self.pruned_head:
-            weights = self._pruned_max(ids, mask)
-            return threshold_activations(weights, self.activation_threshold)
-        logits = self.mlm(input_ids=ids, attention_mask=mask).logits
-        # Padding positions must never win the max; log1p(relu) after the max equals the
-        # max after it (monotone) and keeps the B x L x V intermediate to one tensor.
-        logits = logits.masked_fill(~mask.bool().unsqueeze(-1), float("-inf"))
-        weights = torch.log1p(torch.relu(logits.amax(dim=1)))
+        weights = super().encode_ids(ids, mask)
         return threshold_activations(weights, self.activation_threshold)
-
-    def _pruned_max(self, ids: Tensor, mask: Tensor) -> Tensor:
-        head = sparse_head.split_head(self.mlm, detach=False)  # live weights, fresh bounds
-        twin = self._twin(head)
-        twin.train(self.training)  # dropout as in the mlm itself
-        hidden = twin(input_ids=ids, attention_mask=mask).logits
-        hidden = sparse_head.pad_with_first_token(hidden, mask.bool())
-        rows, cols = sparse_head.candidate_pairs(hidden, head)
-        values = sparse_head.exact_max(hidden, head, rows, cols)
-        logits = hidden.new_zeros(ids.shape[0], self.vocab_size).index_put((rows, cols), values)
-        return torch.log1p(torch.relu(logits))
-
-    def _twin(self, head) -> nn.Module:
-        # Rebuilt after a device move: .to() replaces buffers, which the twin would miss.
-        if self._hidden_twin is None or self._hidden_twin[0] != self.device:
-            self._hidden_twin = (self.device, sparse_head.without_decoder(self.mlm, head))
-        return self._hidden_twin[1]
 
 
 class InferenceFreeStudent(nn.Module):
