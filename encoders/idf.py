@@ -1,4 +1,5 @@
-"""IDF tables for inference-free query encoding: from a corpus, or an OpenSearch idf.json."""
+"""IDF tables for inference-free query encoding: document frequencies over a corpus (BM25's
+IDF of them: encoders/bm25.py), or an OpenSearch idf.json."""
 
 from __future__ import annotations
 
@@ -29,12 +30,6 @@ def document_frequencies(
         for seq in ids:
             df[np.unique(np.asarray(seq, dtype=np.int64))] += 1
     return df
-
-
-def bm25_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
-    """idf = ln(1 + (N - df + 0.5) / (df + 0.5)), the BM25 form, always positive."""
-    df = df.astype(np.float64)
-    return np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
 
 
 def load_idf_json(path: str | Path, tokenizer) -> np.ndarray:

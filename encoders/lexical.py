@@ -37,6 +37,8 @@ import scipy.sparse as sp
 from spire.core.errors import SpireError
 from spire.core.files import read_json_object, write_text_atomic
 
+from .bm25 import term_weights
+
 LEXICAL_FILE = "lexical.json"
 
 
@@ -119,18 +121,12 @@ def term_counts(tokenizer, texts: Sequence[str], chunk: int = 1024) -> sp.csr_ma
 
 def lexical_weights(tokenizer, texts: Sequence[str], lexical: Lexical) -> sp.csr_matrix:
     """weight * tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)) for each word piece of each
-    document."""
+    document (BM25's term weight, encoders/bm25.py, with `weight` in place of the IDF)."""
     counts = term_counts(tokenizer, texts)
     lengths = np.asarray(counts.sum(axis=1)).ravel()  # in word pieces, before the classes
     if lexical.stem_class_max:
         counts = (counts @ stem_classes(tokenizer, lexical.stem_class_max)).tocsr()
-    tf = counts.data
-    saturation = np.full(len(tf), lexical.k1, dtype=np.float64)
-    if lexical.b > 0:
-        per_row = np.repeat(lengths, np.diff(counts.indptr))
-        saturation *= 1 - lexical.b + lexical.b * per_row / lexical.avgdl
-    counts.data = (lexical.weight * tf * (lexical.k1 + 1) / (tf + saturation)).astype(np.float32)
-    return counts
+    return term_weights(counts, lengths, lexical.k1, lexical.b, lexical.avgdl, lexical.weight)
 
 
 _CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

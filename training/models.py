@@ -181,7 +181,8 @@ def initial_idf(init_model: str, corpus: list[str], doc_max_length: int) -> np.n
     """The init model's own idf.json when it has one (continuing a trained inference-free
     model); else BM25 IDF over the training corpus, counted as encoders/idf.py counts it
     (over documents as tokenised and truncated for the encoder)."""
-    from encoders.idf import bm25_idf, document_frequencies, load_idf_json
+    from encoders.bm25 import bm25_idf
+    from encoders.idf import document_frequencies, load_idf_json
     from encoders.loading import load_tokenizer
     from encoders.registry import resolve
 

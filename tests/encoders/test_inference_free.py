@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from encoders import load_encoder
-from encoders.idf import bm25_idf, document_frequencies, load_idf_json, save_idf_json
+from encoders.bm25 import bm25_idf
+from encoders.idf import document_frequencies, load_idf_json, save_idf_json
 from spire.core.errors import SpireError
 
 
