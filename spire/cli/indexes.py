@@ -14,6 +14,14 @@ from spire.core.arguments import check_query
 from spire.core.artefacts import ensure_replaceable
 from spire.core.errors import SpireError
 
+from .distributed import (
+    GpusOpt,
+    IndexEngineOpt,
+    NumWorkersOpt,
+    RayAddressOpt,
+    ShardDocsOpt,
+    build_with_ray,
+)
 from .milvus import CollectionOpt, UriOpt, export_to_milvus, need_uri, search_milvus
 from .options import (
     IDF_DEFAULT,
@@ -66,9 +74,14 @@ def index(
     idf: IdfOpt = IDF_DEFAULT,
     compress: CompressOpt = True,
     overwrite: OverwriteOpt = False,
+    engine: IndexEngineOpt = "local",
+    ray_address: RayAddressOpt = "local",
+    num_workers: NumWorkersOpt = 2,
+    gpus_per_worker: GpusOpt = 0.0,
+    shard_docs: ShardDocsOpt = 10_000,
     json_out: JsonOpt = False,
 ) -> None:
-    """Encode a corpus and write an inverted index folder."""
+    """Encode a corpus and write an inverted index folder (locally, or on Ray)."""
     ensure_replaceable(out, overwrite)  # before torch, the corpus and the model load
     import time
 
@@ -78,19 +91,28 @@ def index(
     from retrieval.warm import warm_folder
 
     corpus = load_corpus(source)
-    encoder = load_encoder(
-        model, mode.value, doc_max_length=doc_max_length, query_max_length=query_max_length,
-        idf_source=idf.value,
+    options = dict(
+        doc_max_length=doc_max_length, query_max_length=query_max_length, idf_source=idf.value,
         **encoder_options(head, precision, doc_top_k, lexical_weight, lexical_stem),
     )  # fmt: skip
+    encoder = load_encoder(model, mode.value, **options)
     start = time.perf_counter()
     compression = "bitpack" if compress else "none"
-    built = build_index(corpus.ids, corpus.texts, encoder, impact_dtype.value,
-                        compression=compression)  # fmt: skip
+    ray_run = {}
+    if engine == "ray":
+        built, ray_run = build_with_ray(
+            corpus, encoder, model, out, options, impact_dtype=impact_dtype.value,
+            compression=compression, overwrite=overwrite, show_progress=not json_out,
+            ray_address=ray_address, num_workers=num_workers, gpus_per_worker=gpus_per_worker,
+            shard_docs=shard_docs,
+        )  # fmt: skip
+    else:
+        built = build_index(corpus.ids, corpus.texts, encoder, impact_dtype.value,
+                            compression=compression)  # fmt: skip
+        built.save(out, overwrite=overwrite)
     seconds = time.perf_counter() - start
-    built.save(out, overwrite=overwrite)
     warm_folder(out)  # the search kernels compile now, not in the first search
-    summary = _index_summary(out, built, corpus, encoder, seconds, mode)
+    summary = {**_index_summary(out, built, corpus, encoder, seconds, mode), **ray_run}
     if json_out:
         print_json(summary)
     else:
