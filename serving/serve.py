@@ -49,12 +49,14 @@ def _ui_from_json(text: str):
 
     fields = json.loads(text)
     paths = {k: Path(v) for k, v in fields.items() if k in ("qrels", "judgments") and v}
-    return UiOptions(**{**fields, **paths})
+    runs = tuple(Path(p) for p in fields.get("runs", ()))
+    return UiOptions(**{**fields, **paths, "runs": runs})
 
 
 def _ui_to_json(ui) -> str:
     fields = {k: str(Path(v).resolve()) if k in ("qrels", "judgments") and v else v
               for k, v in vars(ui).items()}  # fmt: skip
+    fields["runs"] = [str(Path(p).resolve()) for p in ui.runs]
     return json.dumps(fields)
 
 

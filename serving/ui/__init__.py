@@ -1,7 +1,7 @@
 """The search, compare and evaluation page at /ui (docs/ui.md).
 
 `UiOptions` is what `spire serve` passes (`--qrels`, `--split`, `--judgments`,
-`--compare`); `add_ui(app, state, options, ...)` opens the dataset and the second system
+`--compare`, `--runs`); `add_ui(app, state, options, ...)` opens the dataset and the second system
 (a bad path fails here, before the port is bound) and mounts the routes.
 """
 
@@ -12,10 +12,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from spire.core.errors import SpireError
+
 from .data import Collection
 from .evaluation import Evaluation
 from .routes import OPEN_PATHS, add_routes
-from .systems import System, parse_compare
+from .systems import System, load_runs, parse_compare
 from .views import Ui
 
 __all__ = ["OPEN_PATHS", "UiOptions", "add_ui"]
@@ -27,6 +29,7 @@ class UiOptions:
     split: str = "test"
     judgments: Path | None = None  # the TREC qrels file grades are appended to
     compare: str | None = None  # an index folder, fusion[=METHOD] or query-terms=N
+    runs: tuple[Path, ...] = ()  # TREC run files compared instead of live systems
 
 
 def add_ui(app: FastAPI, state, options: UiOptions, folder: Path, *, needs_key: bool,
@@ -37,8 +40,13 @@ def add_ui(app: FastAPI, state, options: UiOptions, folder: Path, *, needs_key: 
     # of GET /stats' search_compute.
     served = System(Path(folder).name, state.backend, dense=state.dense)
     systems = [served]
+    if options.compare and options.runs:
+        raise SpireError("give --compare or --runs, not both")
     if options.compare:
         systems.append(parse_compare(options.compare, Path(folder), state.dense))
-    ui = Ui(systems, collection, Evaluation(collection, systems), dense=state.dense is not None)
+    if options.runs:
+        systems = load_runs(list(options.runs))
+    evaluation = Evaluation(collection, systems)
+    ui = Ui(served, systems, collection, evaluation, dense=state.dense is not None)
     add_routes(app, ui, needs_key=needs_key, api_error=api_error)
     return ui

@@ -15,7 +15,7 @@ from eval.data.run import Run, ranked
 from eval.metrics import compute_metrics
 
 from .data import Collection
-from .systems import System
+from .systems import RunFile, System
 
 MEASURES = ("nDCG@10", "R@100")
 # The deepest cutoff of MEASURES. Each query's run is cut to its best CUTOFF documents in
@@ -34,7 +34,7 @@ class _Cache:
 
 
 class Evaluation:
-    def __init__(self, collection: Collection, systems: list[System]) -> None:
+    def __init__(self, collection: Collection, systems: list[System | RunFile]) -> None:
         self.collection = collection
         self.systems = systems
         self._caches = [_Cache() for _ in systems]
@@ -42,7 +42,7 @@ class Evaluation:
 
     def _run(self, i: int) -> Run:
         system, cache = self.systems[i], self._caches[i]
-        generation = system.backend.snapshot().generation
+        generation = system.generation()
         if cache.run is None or cache.generation != generation:
             run = Run(system.run(self.collection.queries))
             if self.collection.shares_id_space:  # BEIR's rule, as `spire eval` applies it

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.data.run import Run, ranked
 from retrieval import open_index
 from spire.core.choices import FUSION_METHODS
 from spire.core.errors import SpireError
@@ -55,6 +56,46 @@ class System:
 
     def encoder(self):
         return self.backend.encoder(self.backend.snapshot())
+
+    def top(self, qid: str, text: str, k: int) -> list[dict]:
+        """The query's top k as the compare view lists them ({"rank", "docid", "score"})."""
+        return self.search([text], k, explain=False)["results"][0]["hits"]
+
+    def generation(self) -> object:
+        """Changes whenever the system's answers may (for the evaluation's cache)."""
+        return self.backend.snapshot().generation
+
+
+@dataclass
+class RunFile:
+    """A TREC run file standing in for a system (`--runs`): it answers its own queries."""
+
+    name: str
+    ranking: Run
+
+    def top(self, qid: str, text: str, k: int) -> list[dict] | None:
+        """None for a query the file cannot answer: any text but a dataset query's."""
+        if not qid:
+            return None
+        docs = ranked(self.ranking.get(qid, {}))[:k]
+        return [{"rank": r, "docid": d, "score": s} for r, (d, s) in enumerate(docs, start=1)]
+
+    def run(self, queries: dict[str, str]) -> dict[str, dict[str, float]]:
+        return {q: dict(self.ranking.get(q, {})) for q in queries}
+
+    def generation(self) -> object:
+        return 0
+
+
+def load_runs(paths: list[Path]) -> list[RunFile]:
+    if not 1 <= len(paths) <= 2:
+        raise SpireError(f"--runs: give one or two TREC run files, not {len(paths)}")
+    out = []
+    for path in paths:
+        if not path.is_file():
+            raise SpireError(f"--runs {path}: no such file")
+        out.append(RunFile(path.name, Run.load_trec(path)))
+    return out
 
 
 def parse_compare(spec: str, folder: Path, dense: Any) -> System:

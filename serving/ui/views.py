@@ -16,16 +16,18 @@ from ..schemas import MAX_QUERY_CHARS
 from .data import Collection
 from .evaluation import SORT_KEYS, Evaluation
 from .hits import hit_views, query_vector
-from .systems import System
+from .systems import RunFile, System
 
 MAX_K = 100
 
 
 @dataclass
 class Ui:
-    """Everything the views read: the systems, the dataset, the evaluation."""
+    """Everything the views read: the searched index, the systems compared (it and
+    --compare's, or --runs' files), the dataset, the evaluation."""
 
-    systems: list[System]
+    searcher: System
+    systems: list[System | RunFile]
     collection: Collection
     evaluation: Evaluation
     dense: bool  # is there a dense side (fusion) for the served index?
@@ -76,7 +78,7 @@ def search_view(ui: Ui, params: Mapping[str, str]) -> dict:
     state["can_grade"] = bool(state["qid"]) and ui.collection.judgments is not None
     if state["problem"]:
         return state
-    system = ui.systems[0]
+    system = ui.searcher
     answer = system.search([state["q"]], state["k"], explain=True, fusion=fusion or None)
     encoder = system.encoder()
     tokenizer = getattr(encoder, "tokenizer", None)
@@ -102,7 +104,13 @@ def compare_view(ui: Ui, params: Mapping[str, str]) -> dict:
     if state["problem"]:
         return state
     k = state["k"]
-    runs = [s.search([state["q"]], k, explain=False)["results"][0]["hits"] for s in ui.systems]
+    runs = [s.top(state["qid"], state["q"], k) for s in ui.systems]
+    if any(run is None for run in runs):
+        state["problem"] = (
+            "The systems compared here are run files (--runs): pick a dataset query, "
+            "for example from the Evaluation page."
+        )
+        return state
     ranks = [{h["docid"]: h["rank"] for h in run} for run in runs]
     grades = ui.collection.qrels().get(state["qid"], {}) if state["qid"] else {}
     for side, (run, other) in enumerate(zip(runs, reversed(ranks), strict=True)):

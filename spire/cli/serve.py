@@ -81,6 +81,13 @@ def serve(
             "an index folder, fusion[=METHOD] (needs --dense) or query-terms=N."
         ),
     ] = None,
+    runs: Annotated[
+        str | None,
+        typer.Option(
+            help="One or two TREC run files (comma-separated) that the compare and "
+            "evaluation views show instead of live systems."
+        ),
+    ] = None,
     backend: Annotated[
         ServeBackend,
         typer.Option(
@@ -102,7 +109,8 @@ def serve(
     from serving.serve import serve as run_server  # after the cheap checks: it loads numba
     from serving.ui import UiOptions
 
-    ui = UiOptions(qrels=qrels, split=split, judgments=judgments, compare=compare)
+    run_files = tuple(Path(p.strip()) for p in runs.split(",") if p.strip()) if runs else ()
+    ui = UiOptions(qrels=qrels, split=split, judgments=judgments, compare=compare, runs=run_files)
     remote = None
     if backend == "milvus":
         from serving.milvus_backend import MilvusBackend

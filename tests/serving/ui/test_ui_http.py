@@ -4,6 +4,7 @@ Real uvicorn servers over the session's Cranfield collection (conftest.py)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import spire_server_fixtures as fx  # registered by tests/serving/conftest.py
 
+from eval.data.run import Run, ranked
 from serving.server import create_app
 from serving.ui import UiOptions
 from spire.core.errors import SpireError
@@ -153,6 +155,8 @@ def test_static_files_and_the_page_need_no_key_but_views_do(servers):
         ({"judgments": "grades.qrels"}, "--judgments needs --qrels"),
         ({"qrels": "no/such/dataset"}, "--qrels no/such/dataset: no such dataset folder"),
         ({"qrels": "DATASET", "split": "train"}, "no such split"),
+        ({"runs": (Path("no/such.run"),)}, "--runs no/such.run: no such file"),
+        ({"runs": (Path("a.run"),), "compare": "query-terms=2"}, "--compare or --runs"),
     ],
 )
 def test_bad_start_up_options_are_refused_in_one_line(ui_collection, options, words):
@@ -174,3 +178,27 @@ def test_bad_paths_at_start_up_get_one_line_and_exit_2(ui_collection):
     done = run_spire("serve", str(ui_collection["index"]), "--qrels", "no/such/dataset")
     assert done.returncode == 2
     assert done.stderr == "error: --qrels no/such/dataset: no such dataset folder (a BEIR folder)\n"
+
+
+def test_run_files_are_compared_and_evaluated_as_spire_eval_does(ui_collection, tmp_path):
+    """--runs: the evaluation view scores TREC run files; spire eval's own run file gives
+    spire eval's numbers. B is that run with each query's top 10 in reverse order."""
+    run = Run.load_trec(ui_collection["run"])
+    reversed_top = {}
+    for qid, docs in run.items():
+        order = ranked(docs)
+        top = [d for d, _ in order[:10]][::-1] + [d for d, _ in order[10:]]
+        reversed_top[qid] = {d: float(len(top) - i) for i, d in enumerate(top)}
+    run_b = Run(reversed_top).save_trec(tmp_path / "reversed.run")
+    options = UiOptions(qrels=ui_collection["dataset"], runs=(ui_collection["run"], run_b))
+    with fx.LiveServer(create_app(ui_collection["index"], read_only=True, ui=options)) as server:
+        with server.client() as client:
+            page = client.get("/ui/eval").text
+            compare = client.get("/ui/compare", params={"qid": "1", "k": 10}).text
+            free_text = client.get("/ui/compare", params={"q": "flutter"}).text
+    means = re.findall(r'<tr class="mean" data-system="(a|b)">.*?data-value="([^"]+)"', page)
+    metrics = ui_collection["report"]["metrics"]
+    assert float(dict(means)["a"]) == pytest.approx(metrics["nDCG@10"], abs=1e-12)
+    assert float(dict(means)["b"]) < float(dict(means)["a"])  # the worst first: worse
+    assert 'data-overlap="10"' in compare and "▼9" in compare  # A's 1st is B's 10th
+    assert "run files (--runs): pick a dataset query" in free_text
