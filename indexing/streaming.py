@@ -106,8 +106,19 @@ def _done_shards(folder: Path) -> list[Path]:
 
 
 def _write_shard(folder: Path, number: int, ids: list[str], docs: sp.csr_matrix, df) -> None:
-    final = folder / f"shard-{number:06d}"
     staging = folder / f".staging-{number:06d}"
+    try:
+        _write_shard_files(folder, staging, number, ids, docs, df)
+    except OSError as exc:  # a full disk, say: the shards already written stay
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SpireError(
+            f"{folder}: could not write shard {number} ({exc.strerror or exc}); the "
+            f"{number} shard(s) before it are kept, and the same command resumes"
+        ) from None
+
+
+def _write_shard_files(folder, staging, number, ids, docs, df) -> None:
+    final = folder / f"shard-{number:06d}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     for name in SHARD_ARRAYS:
@@ -284,6 +295,19 @@ def stream_index(
     index = assemble(out, encoder, impact_dtype, compression)
     stats.assemble_seconds = time.perf_counter() - start
     return index, stats
+
+
+def save_streamed(index: InvertedIndex, out: str | Path, overwrite: bool = False) -> None:
+    """Save the assembled index (whole or not at all), then drop the job's shards; a
+    failed write keeps them, so the same command assembles again without encoding."""
+    try:
+        index.save(out, overwrite=overwrite)
+    except OSError as exc:
+        raise SpireError(
+            f"{out}: could not write the index ({exc.strerror or exc}); nothing was "
+            f"written under that name, and the shards in {shards_folder(out)} are kept"
+        ) from None
+    discard_shards(out)
 
 
 def discard_shards(out: str | Path) -> None:

@@ -44,7 +44,7 @@ from eval.data.datasets import corpus_file, iter_corpus, load_queries  # noqa: E
 from eval.experiments.baselines.lucene_impact import integer_queries  # noqa: E402
 from indexing import InvertedIndex  # noqa: E402
 from indexing.reorder import reorder  # noqa: E402
-from indexing.streaming import discard_shards, stream_index  # noqa: E402
+from indexing.streaming import save_streamed, stream_index  # noqa: E402
 from retrieval import Searcher  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki-paragraphs"
@@ -88,8 +88,7 @@ def build(args, workdir: Path) -> tuple[InvertedIndex, object, dict]:
     index, stats = stream_index(records, out, encoder, {"path": str(path), "docs": args.docs},
                                 total=args.docs, shard_docs=args.shard_docs)  # fmt: skip
     build_s = time.perf_counter() - start
-    index.save(out)
-    discard_shards(out)
+    save_streamed(index, out)
     disk = systems.folder_bytes(out)
     start = time.perf_counter()
     InvertedIndex.load(out, verify=False)

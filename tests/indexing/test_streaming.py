@@ -13,7 +13,7 @@ import pytest
 from encoders import load_encoder
 from eval.data.datasets import iter_corpus, load_corpus
 from indexing import build_index
-from indexing.streaming import discard_shards, shards_folder, stream_index
+from indexing.streaming import discard_shards, save_streamed, shards_folder, stream_index
 from spire.core.errors import SpireError
 from tests.conftest import BUNDLED_CRANFIELD
 
@@ -117,3 +117,33 @@ def test_a_gzipped_corpus_reads_as_the_plain_one(tmp_path):
     plain, gz = load_corpus(tmp_path / "plain"), load_corpus(tmp_path / "gz")
     assert plain.ids == gz.ids and plain.texts == gz.texts
     assert list(iter_corpus(tmp_path / "gz" / "corpus.jsonl.gz"))[0] == (1, "d0", "t doc 0")
+
+
+def test_a_full_disk_is_one_clear_error_and_keeps_the_shards(docs, encoder, tmp_path):
+    out = tmp_path / "idx"
+    real_save = np.save
+    calls = {"n": 0}
+
+    def save_until_full(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 4:  # the first shard (3 arrays + df) fits, then the disk is full
+            raise OSError(28, "No space left on device")
+        return real_save(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(np, "save", save_until_full)
+        with pytest.raises(SpireError, match="could not write shard 1 .No space left"):
+            stream_index(iter(docs), out, fresh(encoder), {"path": "x"}, shard_docs=SHARD,
+                         show_progress=False)  # fmt: skip
+    assert [p.name for p in shards_folder(out).iterdir() if p.name.startswith("shard")] == [
+        "shard-000000"
+    ]
+    index, stats = stream_index(iter(docs), out, fresh(encoder), {"path": "x"},
+                                shard_docs=SHARD, show_progress=False)  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
+        with pytest.raises(SpireError, match="nothing was written under that name"):
+            save_streamed(index, out)
+    assert not out.exists() and shards_folder(out).is_dir()
+    save_streamed(index, out)
+    assert out.is_dir() and not shards_folder(out).exists()
