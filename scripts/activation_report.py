@@ -256,7 +256,7 @@ PARTS = {"embeddings": "embeddings", "attention": "attention", "feed-forward": "
 
 def _time_parts(model, clock) -> tuple[dict, list]:
     """Forward hooks that add each part's `clock` time into a dict."""
-    spent = dict.fromkeys([*PARTS, "head"], 0.0)
+    spent = dict.fromkeys(PARTS, 0.0)
     handles = []
 
     def timed(module, part):
@@ -274,6 +274,31 @@ def _time_parts(model, clock) -> tuple[dict, list]:
         timed(layer.intermediate, "feed-forward")  # the up projection and activation
         timed(layer.output, "feed-forward")  # the down projection, residual, LayerNorm
     return spent, handles
+
+
+MATMUL_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::matmul", "aten::linear")
+
+
+def _op_shares(encoder, queries: list[str]) -> dict:
+    """torch.profiler over `queries`: the shares of wall time spent in matrix products
+    (self time of the BLAS calls), in other torch ops, and outside torch (Python,
+    tokeniser, glue, the profiler's own cost). Wall, as the profiler measures: on a loaded
+    machine each part is stretched alike, so the shares, not the times, are the result."""
+    import torch.profiler
+
+    start = time.perf_counter()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for q in queries:
+            encoder.encode_queries([q])
+    total_us = (time.perf_counter() - start) * 1e6
+    events = prof.key_averages()
+    matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+    torch_ops = sum(e.self_cpu_time_total for e in events)
+    return {
+        "matmul_share": round(matmul / total_us, 3),
+        "other_torch_share": round((torch_ops - matmul) / total_us, 3),
+        "outside_torch_share": round(max(total_us - torch_ops, 0) / total_us, 3),
+    }
 
 
 def profile(args) -> None:
@@ -299,7 +324,7 @@ def profile(args) -> None:
             middle = clock()
             encoder.encode_queries([q])
             tokenise += middle - start
-            total += clock() - middle + (middle - start)
+            total += clock() - middle  # encode_queries tokenises again: counted once
         for handle in handles:
             handle.remove()
         n = len(queries)
@@ -309,6 +334,7 @@ def profile(args) -> None:
         parts["head+overhead"] = total / n - sum(parts.values())
         result["models"][name] = {k: round(v * 1000, 3) for k, v in parts.items()}
         result["models"][name]["total"] = round(total / n * 1000, 3)
+        result["models"][name]["ops"] = _op_shares(encoder, queries[:20])
         print(name, result["models"][name], flush=True)
     (OUT / "activation_profile.json").write_text(json.dumps(result, indent=2) + "\n")
 
