@@ -63,14 +63,12 @@ def encode_sparse(
     if not texts:
         return sp.csr_matrix((0, vocab_size), dtype=np.float32), stats
     ids, stats.truncated = tokenize_truncated(tokenizer, texts, max_length)
-    n_special = tokenizer.num_special_tokens_to_add(pair=False)
-    keep = [i for i, seq in enumerate(ids) if len(seq) > n_special]
+    keep, batches = _plan(tokenizer, ids, tokens_per_batch)
     stats.empty = len(ids) - len(keep)
     rows: list[sp.csr_matrix] = []
     order: list[int] = []
     bar = tqdm(total=len(keep), desc=desc, unit="text", disable=not show_progress)
-    for batch in token_budget_batches([len(ids[i]) for i in keep], tokens_per_batch):
-        members = [keep[j] for j in batch]
+    for members in batches:
         rows.append(encode_batch([ids[i] for i in members], stats))
         order.extend(members)
         bar.update(len(members))
@@ -78,6 +76,27 @@ def encode_sparse(
     out = _assemble(rows, order, len(ids), vocab_size)
     stats.nonzeros = int(out.nnz)
     return out, stats
+
+
+def _plan(tokenizer, ids: list, tokens_per_batch: int) -> tuple[list[int], list[list[int]]]:
+    """The texts with tokens besides the special ones, and their batches (text indices)."""
+    n_special = tokenizer.num_special_tokens_to_add(pair=False)
+    keep = [i for i, seq in enumerate(ids) if len(seq) > n_special]
+    lengths = [len(ids[i]) for i in keep]
+    return keep, [[keep[j] for j in b] for b in token_budget_batches(lengths, tokens_per_batch)]
+
+
+def batch_plan(
+    tokenizer, texts: Sequence[str], max_length: int, tokens_per_batch: int
+) -> tuple[list[list[int]], list[int]]:
+    """The batches `encode_sparse` runs over `texts` (lists of text indices, in the order
+    it runs them) and the texts it leaves empty. Encoding any union of whole batches,
+    in input order, runs exactly those batches again, so its vectors are bit-identical:
+    how distributed encoding (indexing/distributed/) splits a corpus."""
+    ids, _ = tokenize_truncated(tokenizer, texts, max_length)
+    keep, batches = _plan(tokenizer, ids, tokens_per_batch)
+    kept = set(keep)
+    return batches, [i for i in range(len(texts)) if i not in kept]
 
 
 def _assemble(rows: list[sp.csr_matrix], order: list[int], n: int, vocab: int) -> sp.csr_matrix:

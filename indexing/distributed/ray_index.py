@@ -3,7 +3,10 @@ the same index the single-process build writes.
 
 1. The driver checks the ids and texts, loads the encoder (for the vocabulary, the
    EncoderInfo and, inference-free, the IDF fitted on the whole corpus) and cuts the
-   corpus into contiguous shards.
+   corpus into shards along the encoder's own batch plan (documents sorted by token
+   length, then token-budget batches): a shard is a run of whole batches, so each worker
+   computes exactly what the single-process build computes. The plan costs the driver
+   one tokenisation pass over the corpus.
 2. A work folder beside the output (`OUT.ray-work/`) is a segmented index
    (indexing/incremental/) with float32 impacts, so no quantisation happens until the
    end. A shard is done when its documents are in it.
@@ -31,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from encoders.batching import batch_plan
 from spire.core.arguments import check_encoder, check_texts
 from spire.core.errors import SpireError
 from spire.core.files import write_text_atomic
@@ -53,12 +57,21 @@ class RayOptions:
     retries: int = 1  # times a shard is retried on a new actor after its worker died
 
 
-def shard_bounds(n_docs: int, shard_docs: int, min_shards: int) -> list[tuple[int, int]]:
-    """Contiguous [start, stop) ranges of about equal size covering 0..n_docs."""
-    n = max(-(-n_docs // max(shard_docs, 1)), min_shards, 1)
-    n = min(n, max(n_docs, 1))
-    edges = np.linspace(0, n_docs, n + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+def shard_plan(encoder, texts: Sequence[str], shard_docs: int, min_shards: int) -> list[list[int]]:
+    """Shards of the corpus (ascending text indices) made of whole batches of the
+    encoder's own batch plan (encoders.batching.batch_plan), about `shard_docs` each and
+    at least `min_shards` where the batches allow: each worker then runs exactly the
+    batches the single-process build runs, so the vectors are bit-identical to it."""
+    side = getattr(encoder, "document_encoder", encoder)  # inference-free: its doc model
+    batches, empty = batch_plan(side.tokenizer, texts, side.doc_max_length, side.tokens_per_batch)
+    size = max(1, min(shard_docs, -(-len(texts) // max(min_shards, 1))))
+    shards: list[list[int]] = [[]]
+    for batch in batches:
+        if len(shards[-1]) >= size:
+            shards.append([])
+        shards[-1].extend(batch)
+    shards[-1].extend(empty)  # empty rows: no batch, the same in any shard
+    return [sorted(shard) for shard in shards if shard]
 
 
 def _digest(values: Sequence[str]) -> str:
@@ -93,19 +106,20 @@ def build_index_ray(
     if encoder.mode == "inference-free":
         idf = encoder.idf if encoder.idf is not None else encoder.fit_idf(texts)
     info = EncoderInfo.of(encoder)
-    bounds = shard_bounds(len(docids), options.shard_docs, options.num_workers)
+    shards = shard_plan(encoder, texts, options.shard_docs, options.num_workers)
     job = {
         "model": model, "encoder": info.to_dict(), "encoder_options": encoder_options or {},
-        "ids_sha256": _digest(docids), "texts_sha256": _digest(texts), "shards": bounds,
+        "ids_sha256": _digest(docids), "texts_sha256": _digest(texts),
+        "shards_sha256": _digest([",".join(map(str, shard)) for shard in shards]),
     }  # fmt: skip
     work = out.with_name(out.name + ".ray-work")
     store = _work_store(work, job, info, len(encoder.tokenizer), idf)
     snap = store.snapshot()
-    pending = [i for i, (a, b) in enumerate(bounds) if b > a and not snap.contains(docids[a])]
+    pending = [i for i, shard in enumerate(shards) if not snap.contains(docids[shard[0]])]
     start = time.perf_counter()
     if pending:
         worker_options = {**(encoder_options or {}), **info.load_options(), "idf": idf}
-        _encode_shards(store, docids, texts, bounds, pending, model, info.mode,
+        _encode_shards(store, docids, texts, shards, pending, model, info.mode,
                        worker_options, options, show_progress)  # fmt: skip
     index = _final_index(store, docids, info, impact_dtype, idf, compression)
     seconds = time.perf_counter() - start
@@ -113,8 +127,8 @@ def build_index_ray(
     shutil.rmtree(work, ignore_errors=True)
     return index, {
         "engine": "ray", "ray_address": options.address, "workers": options.num_workers,
-        "shards": len(bounds), "shards_encoded": len(pending),
-        "shards_resumed": len(bounds) - len(pending), "ray_seconds": seconds,
+        "shards": len(shards), "shards_encoded": len(pending),
+        "shards_resumed": len(shards) - len(pending), "ray_seconds": seconds,
     }  # fmt: skip
 
 
@@ -139,7 +153,7 @@ def _work_store(work: Path, job: dict, info: EncoderInfo, vocab_size: int, idf):
     return store
 
 
-def _encode_shards(store, docids, texts, bounds, pending, model, mode, worker_options,
+def _encode_shards(store, docids, texts, shards, pending, model, mode, worker_options,
                    options: RayOptions, show_progress: bool) -> None:  # fmt: skip
     """Run the pending shards through Ray Data and commit each as one segment."""
     import logging
@@ -149,7 +163,7 @@ def _encode_shards(store, docids, texts, bounds, pending, model, mode, worker_op
     connect_ray(options.address, max(options.num_workers * options.threads_per_worker, 1))
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # our own progress bar instead
     ray.data.DataContext.get_current().enable_progress_bars = False
-    items = [{"shard": i, "texts": list(texts[bounds[i][0] : bounds[i][1]])} for i in pending]
+    items = [{"shard": i, "texts": [texts[j] for j in shards[i]]} for i in pending]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     encoded = dataset.map_batches(
         ShardEncoder,
@@ -162,20 +176,19 @@ def _encode_shards(store, docids, texts, bounds, pending, model, mode, worker_op
         max_restarts=options.retries, max_task_retries=options.retries,
     )  # fmt: skip
     vocab = store.snapshot().vocab_size
-    total = sum(bounds[i][1] - bounds[i][0] for i in pending)
+    total = sum(len(shards[i]) for i in pending)
     bar = tqdm(total=total, desc="ray encoding", unit="doc", disable=not show_progress)
     done = 0
     try:
         for row in encoded.iter_rows():
-            shard = int(row["shard"])
-            a, b = bounds[shard]
+            members = shards[int(row["shard"])]
             matrix = sp.csr_matrix(
                 (np.frombuffer(row["data"], np.float32), np.frombuffer(row["indices"], np.int32),
-                 np.frombuffer(row["indptr"], np.int64)), shape=(b - a, vocab),
+                 np.frombuffer(row["indptr"], np.int64)), shape=(len(members), vocab),
             )  # fmt: skip
-            store.add(list(docids[a:b]), matrix)  # one segment, committed whole
+            store.add([docids[j] for j in members], matrix)  # one segment, committed whole
             done += 1
-            bar.update(b - a)
+            bar.update(len(members))
     except Exception as exc:
         if isinstance(exc, SpireError):
             raise
@@ -203,4 +216,4 @@ def _final_index(store, docids, info, impact_dtype, idf, compression) -> Inverte
     )
 
 
-__all__ = ["RayOptions", "build_index_ray", "shard_bounds"]
+__all__ = ["RayOptions", "build_index_ray", "shard_plan"]
