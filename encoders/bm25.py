@@ -40,18 +40,26 @@ def term_weights(
     b: float,
     avgdl: float,
     scale: float | np.ndarray = 1.0,
+    *,
+    lucene: bool = False,
 ) -> sp.csr_matrix:
     """The formula for each stored (document, term) entry of `counts` (float32 term
-    frequencies); `lengths` is each row's dl, `scale` a number or one value per term
-    (column). b = 0 needs no lengths or avgdl. Float32 out, in place of `counts`."""
+    frequencies), in place; `lengths` is each row's dl, `scale` a number or one value
+    per term (column). b = 0 needs no lengths or avgdl. `lucene` drops the (k1 + 1)
+    factor, as Lucene does, in float32 throughout (training's BM25: its scores are
+    cached, so its arithmetic stays what it was)."""
     tf = counts.data
-    saturation = np.full(len(tf), k1, dtype=np.float64)
+    norm = 1.0
     if b > 0:
-        per_row = np.repeat(lengths, np.diff(counts.indptr))
-        saturation *= 1 - b + b * per_row / avgdl
+        norm = 1 - b + b * np.repeat(lengths, np.diff(counts.indptr)) / avgdl
     if not np.isscalar(scale):
         scale = np.asarray(scale)[counts.indices]
-    counts.data = (scale * tf * (k1 + 1) / (tf + saturation)).astype(np.float32)
+    if lucene:
+        weights = tf / (tf + k1 * norm) * scale
+    else:
+        saturation = np.full(len(tf), k1, dtype=np.float64) * norm
+        weights = scale * tf * (k1 + 1) / (tf + saturation)
+    counts.data = weights.astype(np.float32)
     return counts
 
 
@@ -81,8 +89,7 @@ class BM25Encoder:
         lengths = np.asarray(tf.sum(axis=1)).ravel()
         avg = lengths.mean() if n_docs and lengths.mean() > 0 else 1.0
         self.idf = bm25_idf(np.bincount(tf.indices, minlength=tf.shape[1]), n_docs)
-        # Lucene's form: the formula's (k1 + 1) divided out of the IDF.
-        self.weights = term_weights(tf, lengths, k1, b, avg, self.idf / np.float32(k1 + 1))
+        self.weights = term_weights(tf, lengths, k1, b, avg, self.idf, lucene=True)
 
     def encode_queries(self, queries: Sequence[str]) -> sp.csr_matrix:
         """(queries, terms) term counts; a repeated query term counts again, as a repeated
