@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -34,6 +35,15 @@ ALGORITHMS = ("DAAT_MAXSCORE", "DAAT_WAND", "TAAT_NAIVE")
 MAX_VARCHAR = 65_535  # bytes, Milvus's largest VARCHAR
 CONNECT_TIMEOUT_S = 10.0
 RETRIES = 3
+
+
+def check_collection_name(name: str) -> str:
+    """Milvus's rule for collection names, checked before anything is sent."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,219}", name):
+        raise SpireError(
+            f"--collection {name!r}: letters, digits and underscores, not starting with a digit"
+        )
+    return name
 
 
 def connect(uri: str, timeout: float = CONNECT_TIMEOUT_S):
@@ -171,6 +181,7 @@ def export_matrix(
 
     The rows go into a staging collection that is renamed over the old one only once all
     of them are in, so a failed export leaves any existing collection as it was."""
+    check_collection_name(collection)
     if algorithm not in ALGORITHMS:
         raise SpireError(f"--algorithm {algorithm}: choose one of {', '.join(ALGORITHMS)}")
     if matrix.nnz and float(matrix.data.min()) < 0:

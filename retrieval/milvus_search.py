@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from indexing.milvus import (
     ID_FIELD,
     VECTOR_FIELD,
+    check_collection_name,
     check_compatible,
     connect,
     idf_digest,
@@ -36,7 +37,7 @@ class MilvusSearcher:
 
     def __init__(self, uri: str, collection: str = DEFAULT_COLLECTION) -> None:
         self.uri = uri
-        self.collection = collection
+        self.collection = check_collection_name(collection)
         self.client = connect(uri)
         self.record = read_record(self.client, collection, uri)
         with_retries(lambda: self.client.load_collection(collection), f"loading {collection}")

@@ -113,7 +113,8 @@ def build_index_ray(
         "shards_sha256": _digest([",".join(map(str, shard)) for shard in shards]),
     }  # fmt: skip
     work = out.with_name(out.name + ".ray-work")
-    store = _work_store(work, job, info, len(encoder.tokenizer), idf)
+    side = getattr(encoder, "document_encoder", encoder)  # what writes the vectors
+    store = _work_store(work, job, info, side.vocab_size, idf)
     snap = store.snapshot()
     pending = [i for i, shard in enumerate(shards) if not snap.contains(docids[shard[0]])]
     start = time.perf_counter()

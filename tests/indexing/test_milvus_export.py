@@ -95,6 +95,8 @@ def test_vocabulary_or_encoder_mismatch_is_one_line(tmp_path, lite):
         open_milvus(free, lite, "mismatch")
     with pytest.raises(SpireError, match="no collection 'absent'"):
         open_milvus(folder, lite, "absent")
+    with pytest.raises(SpireError, match="--collection 'my-index': letters, digits"):
+        export_folder(str(folder), lite, "my-index", show_progress=False)
 
 
 def test_negative_weights_refused(lite):
