@@ -53,6 +53,7 @@ class StreamStats:
     encode_seconds: float = 0.0
     assemble_seconds: float = 0.0
     truncated: int = 0
+    empty: int = 0  # documents with no text (indexed empty)
 
 
 def shards_folder(out: str | Path) -> Path:
@@ -197,6 +198,7 @@ def encode_shards(
             _check_new_ids(batch, seen)
             start = time.perf_counter()
             texts = [text for _, text in batch]
+            stats.empty += sum(1 for text in texts if not text.strip())
             docs = sp.csr_matrix(encoder.encode_documents(texts), dtype=np.float32)
             docs.sum_duplicates()
             stats.truncated += int(getattr(encoder.stats, "truncated", 0) or 0)

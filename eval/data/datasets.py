@@ -52,14 +52,7 @@ def load_corpus(spec: str | Path) -> Corpus:
         return _ir_datasets_corpus(_ir_dataset(str(spec)), str(spec))
     ids: list[str] = []
     texts: list[str] = []
-    first_line: dict[str, int] = {}
-    for lineno, doc_id, text in iter_corpus(path):
-        if doc_id in first_line:
-            raise SpireError(
-                f"{path}:{lineno}: duplicate document id {doc_id!r} (first on "
-                f"line {first_line[doc_id]})"
-            )
-        first_line[doc_id] = lineno
+    for _, doc_id, text in iter_corpus(path):
         ids.append(doc_id)
         texts.append(text)
     if not ids:
@@ -78,9 +71,16 @@ def corpus_file(spec: str | Path) -> Path | None:
 
 def iter_corpus(path: Path) -> Iterator[tuple[int, str, str]]:
     """(line number, id, title + " " + text) of each document, streamed in file order
-    (gzip too); ids are checked one by one, not against each other."""
+    (gzip too); a repeated id is refused with both its lines."""
+    first_line: dict[str, int] = {}
     for lineno, record in read_jsonl(path):
         doc_id = _doc_id(record, path, lineno)
+        if doc_id in first_line:
+            raise SpireError(
+                f"{path}:{lineno}: duplicate document id {doc_id!r} (first on "
+                f"line {first_line[doc_id]})"
+            )
+        first_line[doc_id] = lineno
         title = get_field(record, ("title",), path, lineno, required=False)
         body = get_field(record, TEXT_FIELDS, path, lineno, required=False)
         yield lineno, doc_id, f"{title} {body}".strip()

@@ -52,19 +52,6 @@ def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def count_lines(path: Path) -> int:
-    """The number of lines of a (possibly gzipped) file, read in large blocks: a progress
-    bar's total. A file that cannot be read to its end answers the lines read so far."""
-    n = 0
-    try:
-        with _open_bytes(path) as f:
-            while block := f.read(1 << 24):
-                n += block.count(b"\n")
-    except (EOFError, OSError, zlib.error):
-        pass  # the reading itself reports it, naming the line
-    return n
-
-
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     for lineno, line in read_lines(path):
         try:

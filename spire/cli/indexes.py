@@ -43,6 +43,7 @@ from .options import (
     encoder_options,
 )
 from .output import err_console, print_json, print_table
+from .scale import ReorderOpt, streamed_build
 
 SourceArg = Annotated[str, typer.Argument(help="BEIR folder, corpus jsonl or ir_datasets id.")]
 IndexOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")]
@@ -79,18 +80,19 @@ def index(
     num_workers: NumWorkersOpt = 2,
     gpus_per_worker: GpusOpt = 0.0,
     shard_docs: ShardDocsOpt = 10_000,
+    reorder: ReorderOpt = "none",
     json_out: JsonOpt = False,
 ) -> None:
-    """Encode a corpus and write an inverted index folder (locally, or on Ray)."""
+    """Encode a corpus (locally: streamed, resumable) or on Ray, and write an index folder."""
     ensure_replaceable(out, overwrite)  # before torch, the corpus and the model load
     import time
 
     from encoders import load_encoder
     from eval.data.datasets import load_corpus
-    from indexing import build_index
+    from indexing.streaming import save_streamed
     from retrieval.warm import warm_folder
 
-    corpus = load_corpus(source)
+    corpus = load_corpus(source) if engine == "ray" else None  # local: streamed
     options = dict(
         doc_max_length=doc_max_length, query_max_length=query_max_length, idf_source=idf.value,
         **encoder_options(head, precision, doc_top_k, lexical_weight, lexical_stem),
@@ -107,9 +109,9 @@ def index(
             shard_docs=shard_docs,
         )  # fmt: skip
     else:
-        built = build_index(corpus.ids, corpus.texts, encoder, impact_dtype.value,
-                            compression=compression)  # fmt: skip
-        built.save(out, overwrite=overwrite)
+        built, ray_run = streamed_build(source, out, encoder, impact_dtype.value, compression,
+                                        shard_docs, reorder)  # fmt: skip
+        save_streamed(built, out, overwrite)
     seconds = time.perf_counter() - start
     warm_folder(out)  # the search kernels compile now, not in the first search
     summary = {**_index_summary(out, built, corpus, encoder, seconds, mode), **ray_run}
@@ -125,7 +127,7 @@ def _index_summary(out: Path, built, corpus, encoder, seconds: float, mode: Mode
     return {
         "index": str(out),
         "docs": built.n_docs,
-        "empty_docs": corpus.n_empty,
+        "empty_docs": corpus.n_empty if corpus else 0,  # streamed: its own count follows
         "truncated_docs": encoder.stats.truncated,
         "postings": built.n_postings,
         "postings_per_doc": built.postings_per_doc(),

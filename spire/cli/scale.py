@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import resource
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -25,10 +26,6 @@ ReorderOpt = Annotated[
         "documents get nearby numbers, for block-max search) or none.",
     ),
 ]
-ShardDocsOpt = Annotated[
-    int,
-    typer.Option(min=1, help="Documents per resumable shard (memory holds one shard)."),
-]
 
 
 def streamed_build(source: str, out: Path, encoder, impact_dtype: str, compression: str,
@@ -36,7 +33,6 @@ def streamed_build(source: str, out: Path, encoder, impact_dtype: str, compressi
     """(index, summary fields) of a local corpus streamed through resumable shards; an
     ir_datasets id is loaded whole. The caller saves the index."""
     from eval.data.datasets import corpus_file, iter_corpus, load_corpus
-    from eval.data.jsonl import count_lines
     from indexing import build_index
     from indexing.streaming import stream_index
 
@@ -51,12 +47,19 @@ def streamed_build(source: str, out: Path, encoder, impact_dtype: str, compressi
     else:
         stat = path.stat()
         key = {"path": str(path.resolve()), "bytes": stat.st_size, "mtime": stat.st_mtime}
+        # One reading pass first: a bad line, a repeated id or a truncated gzip is reported
+        # before any encoding (and the progress bar gets its total).
+        total = sum(1 for _ in iter_corpus(path))
         records = ((doc_id, text) for _, doc_id, text in iter_corpus(path))
         built, stats = stream_index(
-            records, out, encoder, key, total=count_lines(path), impact_dtype=impact_dtype,
+            records, out, encoder, key, total=total, impact_dtype=impact_dtype,
             compression=compression, shard_docs=shard_docs,
         )  # fmt: skip
+        if stats.empty:
+            warnings.warn(f"{path}: {stats.empty} document(s) have no text; indexed empty",
+                          stacklevel=2)  # fmt: skip
         fields = {
+            "empty_docs": stats.empty,
             "truncated_docs": stats.truncated,
             "resumed_docs": stats.resumed_docs,
             "shards": stats.shards,
