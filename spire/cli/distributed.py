@@ -25,7 +25,7 @@ RayAddressOpt = Annotated[
 NumWorkersOpt = Annotated[int, typer.Option(min=1, help="--engine ray: workers (model replicas).")]
 GpusOpt = Annotated[float, typer.Option(min=0, help="--engine ray: GPUs per worker (0: CPU).")]
 ShardDocsOpt = Annotated[
-    int, typer.Option(min=1, help="--engine ray: documents per shard (one segment each).")
+    int, typer.Option(min=1, help="Documents per resumable shard (ray: one segment each).")
 ]
 
 
