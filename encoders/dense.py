@@ -91,13 +91,18 @@ class DenseEncoder:
     @torch.inference_mode()
     def _encode_batch(self, id_lists: list[list[int]]) -> np.ndarray:
         padded = self.tokenizer.pad({"input_ids": id_lists}, return_tensors="pt")
-        mask = padded["attention_mask"]
-        tokens = self.model(input_ids=padded["input_ids"], attention_mask=mask).last_hidden_state
-        weights = mask.unsqueeze(-1).to(tokens.dtype)
-        # Padding positions carry hidden states too; they must not enter the mean.
-        summed = (tokens * weights).sum(dim=1)
-        mean = summed / weights.sum(dim=1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(mean, p=2, dim=1).float().numpy()
+        return mean_pooled(self.model, padded["input_ids"], padded["attention_mask"]).numpy()
+
+
+def mean_pooled(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """L2-normalised mean of the last hidden states over real tokens (float32); with
+    gradients when called outside inference mode (pruning recovery trains through it)."""
+    tokens = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    weights = attention_mask.unsqueeze(-1).to(tokens.dtype)
+    # Padding positions carry hidden states too; they must not enter the mean.
+    summed = (tokens * weights).sum(dim=1)
+    mean = summed / weights.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(mean, p=2, dim=1).float()
 
 
 def load_dense_encoder(

@@ -4,6 +4,7 @@ and hybrid), file sizes and single-thread encoding speed, then plot them.
     python scripts/sparsity_report.py llm --out docs/sparsity/llm.jsonl
     python scripts/sparsity_report.py encoder --out docs/sparsity/encoder.jsonl
     python scripts/sparsity_report.py splade --samples 32 --seq-len 128
+    python scripts/sparsity_report.py recovery-dev --samples 64 --seq-len 128
     python scripts/sparsity_report.py plots
 
 Each configuration appends one JSON line as soon as it is measured, so a partial run
@@ -25,7 +26,8 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data"
 WIKI = DATA / "wiki-paragraphs"
 
-# (method, sparsity, nm, structured, head_sparsity, recover) in the order they are run.
+# (method, sparsity, nm, structured, head_sparsity, recover) in the order they are run;
+# recover: 0, or (SquareHead steps, learning rate).
 LLM_CONFIGS = [
     ("dense", 0.0, None, None, None, 0),
     *[(m, 0.5, None, None, None, 0) for m in ("magnitude", "wanda", "sparsegpt", "random")],
@@ -60,7 +62,7 @@ def config_key(cfg) -> str:
     key = f"{method}@{sparsity:g}" + (f"/{nm}" if nm else "")
     if structured:
         key += f"/{structured}" + (f"(heads {heads:g})" if heads is not None else "")
-    return key + (f"+recover{recover}" if recover else "")
+    return key + (f"+recover{recover[0]}@lr{recover[1]:g}" if recover else "")
 
 
 def pruned_copy(dense, cfg, calib, seed=0):
@@ -78,14 +80,26 @@ def pruned_copy(dense, cfg, calib, seed=0):
     if recover:
         from sparsity.recovery import squarehead
 
-        squarehead(net, dense, calib, result.masks, steps=recover)
+        squarehead(net, dense, calib, result.masks, steps=recover[0], lr=recover[1])
     return net, time.perf_counter() - start, result
 
 
-def done_keys(path: Path) -> set[str]:
-    if not path.is_file():
-        return set()
-    return {json.loads(line)["config"] for line in path.read_text().splitlines() if line.strip()}
+def done_keys(path: Path, only: list[str] | None = None) -> set[str] | _AllBut:
+    """Configurations to skip: those already in `path`, and with `only`, all others."""
+    done = set()
+    if path.is_file():
+        done = {json.loads(x)["config"] for x in path.read_text().splitlines() if x.strip()}
+    return _AllBut(set(only) - done) if only else done
+
+
+class _AllBut:
+    """`key in _AllBut(keep)` for every key not in `keep` (--only, minus those done)."""
+
+    def __init__(self, keep: set[str]) -> None:
+        self.keep = keep
+
+    def __contains__(self, key: object) -> bool:
+        return key not in self.keep
 
 
 def append(path: Path, row: dict) -> None:
@@ -119,7 +133,7 @@ def run_llm(args) -> None:
         "wiki": heldout_windows(tokenizer, WIKI, args.windows, args.window_len),
         "scifact": heldout_windows(tokenizer, DATA / "scifact", args.windows // 2, args.window_len),
     }
-    skip = done_keys(args.out)
+    skip = done_keys(args.out, args.only)
     for cfg in LLM_CONFIGS:
         if config_key(cfg) in skip:
             continue
@@ -133,6 +147,12 @@ def run_llm(args) -> None:
         if cfg[0] != "dense" and cfg[1] == 0.5:
             row.update(size_of(net, parse_nm(cfg[2]), tokenizer))
         append(args.out, row)
+
+
+# The SquareHead settings tried on held-out text (recovery-dev), and the steps at which
+# the held-out loss is read.
+RECOVERY_LRS = (1e-5, 1e-4, 1e-3)
+RECOVERY_CHECKPOINTS = (10, 25, 50)
 
 
 def encoder_setup(name: str, load, args):
@@ -162,8 +182,12 @@ def run_encoder(args) -> None:
     queries = list(datasets[args.datasets[0]].queries.values())[:100]
     docs = datasets[args.datasets[0]].corpus.texts[:200]
     reference = None
-    skip = done_keys(args.out)
-    for cfg in ENCODER_CONFIGS:
+    skip = done_keys(args.out, args.only)
+    recovered = [
+        (method, 0.5, None, None, None, (args.recover, args.recover_lr))
+        for method in ("wanda", "sparsegpt")
+    ]
+    for cfg in ENCODER_CONFIGS + (recovered if args.recover else []):
         if config_key(cfg) in skip:
             continue
         net, seconds, _ = pruned_copy(dense, cfg, calib)
@@ -191,6 +215,41 @@ def run_encoder(args) -> None:
         append(args.out, row)
 
 
+def run_recovery_dev(args) -> None:
+    """Choose SquareHead's steps and learning rate for MiniLM at 50% by the SquareHead
+    loss on held-out wiki windows (text calibration never reads; no query is looked at)."""
+    from encoders.loading import load_base_model
+    from eval.data.prune_data import heldout_batches
+    from sparsity.recovery import heldout_loss, squarehead
+
+    tokenizer, dense, calib = encoder_setup("all-MiniLM-L6-v2", load_base_model, args)
+    dev = heldout_batches(tokenizer, WIKI, args.windows, args.seq_len, causal=False)
+    skip = done_keys(args.out, args.only)
+    for method in ("wanda", "sparsegpt"):
+        keys = {lr: f"{method}@0.5+recover@lr{lr:g}" for lr in RECOVERY_LRS}
+        if all(k in skip for k in keys.values()):
+            continue
+        pruned, _, result = pruned_copy(dense, (method, 0.5, None, None, None, 0), calib)
+        for lr, key in keys.items():
+            if key in skip:
+                continue
+            net = copy.deepcopy(pruned)
+            curve = {0: heldout_loss(net, dense, dev)}
+
+            def checkpoint(step: int, net=net, curve=curve) -> None:
+                if step in RECOVERY_CHECKPOINTS:
+                    curve[step] = round(heldout_loss(net, dense, dev), 5)
+
+            start = time.perf_counter()
+            train = squarehead(net, dense, calib, result.masks, steps=max(RECOVERY_CHECKPOINTS),
+                               lr=lr, after_step=checkpoint)  # fmt: skip
+            append(args.out, {"config": key, "method": method, "lr": lr,
+                              "heldout_loss": curve, "last_train_loss": round(train[-1], 5),
+                              "seconds": round(time.perf_counter() - start, 1),
+                              "calibration": f"wiki {args.samples}x{args.seq_len}",
+                              "heldout": f"wiki {args.windows}x{args.seq_len}"})  # fmt: skip
+
+
 def run_splade(args) -> None:
     """splade-tiny at 50% unstructured on Cranfield (bundled), both modes."""
     from encoders.loading import load_masked_lm
@@ -201,7 +260,7 @@ def run_splade(args) -> None:
 
     tokenizer, dense, calib = encoder_setup("splade-tiny", load_masked_lm, args)
     data = load_dataset(REPO / "spire" / "data" / "cranfield")
-    skip = done_keys(args.out)
+    skip = done_keys(args.out, args.only)
     for method in ("dense", "wanda", "magnitude", "sparsegpt", "dsnot", "random", "gblm"):
         cfg = (method, 0.0 if method == "dense" else 0.5, None, None, None, 0)
         if config_key(cfg) in skip:
@@ -291,7 +350,7 @@ def run_plots(args) -> None:
         for ax, name in zip(axes, datasets, strict=False):
             base = next(r[f"{name}_dense"] for r in enc if r["method"] == "dense")
             for method in sorted({r["method"] for r in enc} - {"dense"}):
-                rows = [r for r in enc if r["method"] == method]
+                rows = [r for r in enc if r["method"] == method and "+recover" not in r["config"]]
                 pts = sorted((r["sparsity"], r[f"{name}_dense"]) for r in rows
                              if not r["nm"] and not r["structured"])  # fmt: skip
                 if pts:
@@ -313,7 +372,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=["llm", "encoder", "splade", "plots"])
+    parser.add_argument("part", choices=["llm", "encoder", "splade", "recovery-dev", "plots"])
     parser.add_argument("--out", type=Path)
     parser.add_argument("--dir", type=Path, default=REPO / "docs" / "sparsity")
     parser.add_argument("--samples", type=int, default=32)
@@ -323,10 +382,14 @@ def main() -> None:
     )
     parser.add_argument("--window-len", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", nargs="+", help="run only these configurations (keys)")
+    parser.add_argument("--recover", type=int, default=0, help="encoder: SquareHead steps")
+    parser.add_argument("--recover-lr", type=float, default=1e-5)
     parser.add_argument("--datasets", nargs="+", default=["cranfield", "cisi", "scifact"])
     args = parser.parse_args()
     args.out = args.out or args.dir / f"{args.part}.jsonl"
-    parts = {"llm": run_llm, "encoder": run_encoder, "splade": run_splade, "plots": run_plots}
+    parts = {"llm": run_llm, "encoder": run_encoder, "splade": run_splade,
+             "recovery-dev": run_recovery_dev, "plots": run_plots}  # fmt: skip
     parts[args.part](args)
 
 

@@ -1,5 +1,7 @@
 """Recovery after pruning: SquareHead distillation from the dense model (Kurtic et al.,
-"Sparse Finetuning for Inference Acceleration of Large Language Models", 2023).
+"Sparse Finetuning for Inference Acceleration of Large Language Models", 2023), through
+`recover`, the one fixed-mask training loop (training/prune_recovery.py drives it with
+training's retrieval-score losses, KL and MarginMSE).
 
 The loss is, summed over blocks, ||h_s - h_t||^2 / ||h_t||^2 of each block's output
 hidden states (student: pruned, teacher: dense). The mask is fixed by construction:
@@ -49,6 +51,13 @@ def squarehead_loss(student: nn.Module, teacher: nn.Module, batch) -> torch.Tens
     return torch.stack(losses).mean()
 
 
+def heldout_loss(student: nn.Module, teacher: nn.Module, batches: list) -> float:
+    """The mean SquareHead loss over `batches`, without gradients (the held-out check
+    that chooses recovery's steps and learning rate)."""
+    with torch.no_grad():
+        return float(torch.stack([squarehead_loss(student, teacher, b) for b in batches]).mean())
+
+
 def squarehead(
     student: nn.Module,
     teacher: nn.Module,
@@ -57,24 +66,53 @@ def squarehead(
     steps: int,
     lr: float = 1e-5,
     quiet: bool = True,
+    after_step: Callable[[int], None] | None = None,
 ) -> list[float]:
-    """`steps` AdamW steps on the calibration batches in turn (dropout off, as in eval
-    mode); returns the loss per step."""
+    """SquareHead distillation: `recover` with `squarehead_loss` on the calibration
+    batches in turn."""
+    return recover(
+        student, lambda step: squarehead_loss(student, teacher, calib[step % len(calib)]),
+        masks, steps, lr, quiet=quiet, after_step=after_step, name="SquareHead",
+    )  # fmt: skip
+
+
+def recover(
+    student: nn.Module,
+    step_loss: Callable[[int], torch.Tensor],
+    masks: dict[str, torch.Tensor],
+    steps: int,
+    lr: float,
+    quiet: bool = True,
+    after_step: Callable[[int], None] | None = None,
+    name: str = "recovery",
+) -> list[float]:
+    """`steps` AdamW steps on `step_loss(step)` (0-based) with the pruning mask fixed
+    (dropout stays as the model is: eval mode turns it off); returns the loss per step.
+    `after_step(step)` (1-based) runs after each step, with the mask restored (to measure
+    a held-out loss along the way). Any distillation loss goes through here."""
     modules = dict(student.named_modules())
-    masked = [(modules[name].weight, mask) for name, mask in masks.items() if name in modules]
-    for weight, mask in masked:
+    masked = [(modules[n].weight, mask) for n, mask in masks.items() if n in modules]
+    handles = [
         weight.register_hook(lambda grad, mask=mask: grad * mask.to(grad.dtype))
+        for weight, mask in masked
+    ]
     optimiser = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
     losses = []
-    for step in range(steps):
-        loss = squarehead_loss(student, teacher, calib[step % len(calib)])
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        with torch.no_grad():
-            for weight, mask in masked:
-                weight.masked_fill_(~mask, 0.0)
-        losses.append(loss.item())
-        if not quiet:
-            sys.stderr.write(f"recover step {step + 1}/{steps}: SquareHead loss {losses[-1]:.5f}\n")
+    try:
+        for step in range(steps):
+            loss = step_loss(step)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            with torch.no_grad():
+                for weight, mask in masked:
+                    weight.masked_fill_(~mask, 0.0)
+            losses.append(loss.item())
+            if after_step is not None:
+                after_step(step + 1)
+            if not quiet:
+                sys.stderr.write(f"recover step {step + 1}/{steps}: {name} loss {losses[-1]:.5f}\n")
+    finally:
+        for handle in handles:
+            handle.remove()
     return losses

@@ -77,17 +77,33 @@ def calibration_batches(
     """`samples` windows of `seq_len` tokens from the corpus `data`: its first CALIB_POOL
     documents that are not held out, shuffled with `seed`, joined and cut. Encoder windows
     are [CLS] + seq_len - 2 tokens + [SEP]; a causal LM's carry labels (its loss, for GBLM)."""
-    import torch
-
     docs = [t for i, t in islice(iter_documents(data), CALIB_POOL) if not is_heldout(i)]
     order = np.random.default_rng(seed).permutation(len(docs))
+    return _window_batches(
+        tokenizer, (docs[i] for i in order), samples, seq_len, causal, batch_size,
+        f"{data}: calibration data",
+    )  # fmt: skip
+
+
+def heldout_batches(
+    tokenizer, data: str | Path, samples: int, seq_len: int, causal: bool, batch_size: int = 8
+) -> list[dict]:
+    """Windows cut as `calibration_batches` cuts them, from the held-out documents of
+    `data` in file order: text calibration never reads (to choose recovery settings)."""
+    texts = (t for i, t in iter_documents(data) if is_heldout(i))
+    return _window_batches(
+        tokenizer, texts, samples, seq_len, causal, batch_size, f"{data}: its held-out documents"
+    )
+
+
+def _window_batches(tokenizer, texts, samples, seq_len, causal, batch_size, what) -> list[dict]:
+    import torch
+
     body = seq_len if causal else seq_len - 2
     sep = tokenizer.eos_token_id if causal else tokenizer.sep_token_id
-    ids = token_stream(tokenizer, (docs[i] for i in order), sep, samples * body)
+    ids = token_stream(tokenizer, texts, sep, samples * body)
     if len(ids) < body:
-        raise SpireError(
-            f"{data}: calibration data has {len(ids)} tokens, fewer than one sample of {body}"
-        )
+        raise SpireError(f"{what} has {len(ids)} tokens, fewer than one sample of {body}")
     n = len(ids) // body
     windows = torch.tensor(ids[: n * body]).reshape(n, body)
     if not causal:

@@ -44,7 +44,11 @@ def prune(
     samples: Annotated[int | None, Opt(min=1, help="Calibration samples.")] = None,
     seq_len: Annotated[int | None, Opt(min=4, help="Tokens per calibration sample.")] = None,
     seed: Annotated[int, Opt(help="Calibration and random-pruning seed.")] = 0,
-    recover: Annotated[int, Opt(min=0, help="SquareHead distillation steps after.")] = 0,
+    recover: Annotated[int, Opt(min=0, help="Distillation steps from the dense model after.")] = 0,
+    recover_loss: Annotated[
+        str, Opt(help="squarehead (hidden states), or kl / margin_mse (retrieval scores).")
+    ] = "squarehead",
+    recover_lr: Annotated[float, Opt(min=0.0, help="Recovery learning rate (AdamW).")] = 1e-5,
     overwrite: Annotated[bool, Opt(help="Replace an earlier pruned model folder.")] = False,
     quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
     json_out: JsonOpt = False,
@@ -69,6 +73,7 @@ def prune(
     from encoders.loading import load_backbone
 
     net, tokenizer, kind, source = load_backbone(model)
+    _check_recovery(recover, recover_loss, kind, calib)
     n_samples, length = samples or CALIB_DEFAULTS[kind][0], seq_len or CALIB_DEFAULTS[kind][1]
     batches = None
     if calib is not None:
@@ -86,9 +91,7 @@ def prune(
     with _layer_bar(quiet) as progress:
         result = run_prune(net, spec=spec, calib=batches, progress=progress)
     if recover:
-        from sparsity.recovery import squarehead
-
-        squarehead(net, teacher, batches, result.masks, steps=recover, quiet=quiet)
+        _recover(net, teacher, batches, result.masks, recover, recover_loss, recover_lr, quiet)
     manifest = {
         "base_model": model, "kind": kind, "method": spec.method, "sparsity": spec.sparsity,
         "nm": nm, "structured": structured, "head_sparsity": head_sparsity, "seed": seed,
@@ -96,7 +99,9 @@ def prune(
             "data": str(calib), "samples": n_samples, "seq_len": length, "seed": seed,
             "pool": "first 20000 documents not held out (eval.data.prune_data)",
         },
-        "recover_steps": recover, "seconds": round(time.perf_counter() - start, 1),
+        "recover_steps": recover, "recover_loss": recover_loss if recover else None,
+        "recover_lr": recover_lr if recover else None,
+        "seconds": round(time.perf_counter() - start, 1),
         **result.summary(net),
     }  # fmt: skip
     from sparsity.storage import save_pruned
@@ -105,6 +110,34 @@ def prune(
         net, out, manifest, lambda d: _copy_extras(tokenizer, source, d), pattern, overwrite
     )
     _report(out, written, json_out)
+
+
+RECOVERY_LOSSES = ("squarehead", "kl", "margin_mse")
+
+
+def _check_recovery(steps: int, loss: str, kind: str, calib: str | None) -> None:
+    if loss not in RECOVERY_LOSSES:
+        raise SpireError(f"--recover-loss {loss!r}: choose {', '.join(RECOVERY_LOSSES)}")
+    if steps and calib is None:
+        raise SpireError("--recover distils on calibration text: give --calib")
+    if steps and loss != "squarehead" and kind != "base":
+        raise SpireError(
+            f"--recover-loss {loss} distils a mean-pooled encoder's scores; this model is a "
+            f"{kind} (use squarehead)"
+        )
+
+
+def _recover(net, teacher, batches, masks, steps: int, loss: str, lr: float, quiet: bool):
+    """SquareHead (sparsity.recovery), or KL / MarginMSE on retrieval scores through
+    training's loss registry (training.prune_recovery)."""
+    if loss == "squarehead":
+        from sparsity.recovery import squarehead
+
+        squarehead(net, teacher, batches, masks, steps=steps, lr=lr, quiet=quiet)
+        return
+    from training.prune_recovery import score_distillation
+
+    score_distillation(net, teacher, batches, masks, steps=steps, loss=loss, lr=lr, quiet=quiet)
 
 
 def _copy(net):
@@ -187,7 +220,11 @@ def models_perplexity(
         windows = heldout_windows(tokenizer, corpus, samples, seq_len)
         rows.append({"data": corpus, **perplexity(net, windows)})
     if json_out:
-        print_json({"model": model, "results": rows})
+        # "metrics" as spire eval prints them (regressions/sparsity.json reads it)
+        metrics = {"perplexity": rows[0]["perplexity"]} if len(rows) == 1 else {
+            f"perplexity:{Path(r['data']).name}": r["perplexity"] for r in rows
+        }  # fmt: skip
+        print_json({"model": model, "results": rows, "metrics": metrics})
     else:
         print_table(f"perplexity: {model}", list(rows[0]), [list(r.values()) for r in rows])
     err_console.print(

@@ -42,6 +42,9 @@ def short_corpus(tmp_path):
         (["--calib", "SHORT"], "fewer than one sample of 254"),
         (["--calib", "EMPTY"], "calibration data has 0 tokens"),
         (["--method", "wanda", "--no-calib"], "needs calibration data"),
+        (["--recover", "2", "--recover-loss", "l2"], "--recover-loss 'l2': choose squarehead"),
+        (["--method", "magnitude", "--recover", "2", "--no-calib"], "give --calib"),
+        (["--recover", "2", "--recover-loss", "kl"], "this model is a masked-lm"),
     ],
 )
 def test_bad_input_is_one_line_before_any_work(
