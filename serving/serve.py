@@ -158,8 +158,10 @@ def serve(
     if backend is not None:
         raise SpireError("a backend other than the folder's own index serves with one worker")
     SegmentStore(folder)  # fail here, with one message, rather than in every worker
-    if ui is not None:  # likewise a bad --qrels, --judgments or --compare
-        create_app(folder, read_only=True, dense=dense, ui=ui)
+    if ui is not None:  # likewise a bad --qrels, --judgments, --compare or --runs
+        from .ui import check_options
+
+        check_options(ui, Path(folder), dense is not None)
     if dense is not None:
         from .dense_side import read_coverage
 

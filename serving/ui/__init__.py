@@ -20,7 +20,7 @@ from .routes import OPEN_PATHS, add_routes
 from .systems import System, load_runs, parse_compare
 from .views import Ui
 
-__all__ = ["OPEN_PATHS", "UiOptions", "add_ui"]
+__all__ = ["OPEN_PATHS", "UiOptions", "add_ui", "check_options"]
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,26 @@ def add_ui(app: FastAPI, state, options: UiOptions, folder: Path, *, needs_key: 
     # Its own latency record: the page's searches (1000 deep for the evaluation) stay out
     # of GET /stats' search_compute.
     served = System(Path(folder).name, state.backend, dense=state.dense)
-    systems = [served]
-    if options.compare and options.runs:
-        raise SpireError("give --compare or --runs, not both")
-    if options.compare:
-        systems.append(parse_compare(options.compare, Path(folder), state.dense))
+    systems = [served, *_others(options, Path(folder), state.dense)]
     if options.runs:
-        systems = load_runs(list(options.runs))
+        systems = systems[1:]
     evaluation = Evaluation(collection, systems)
     ui = Ui(served, systems, collection, evaluation, dense=state.dense is not None)
     add_routes(app, ui, needs_key=needs_key, api_error=api_error)
     return ui
+
+
+def check_options(options: UiOptions, folder: Path, has_dense: bool) -> None:
+    """Raise what add_ui would raise for these options (one line), without a server: what
+    `spire serve --workers N` checks once before starting its workers."""
+    Collection(options.qrels, options.split, options.judgments)
+    _others(options, Path(folder), object() if has_dense else None)
+
+
+def _others(options: UiOptions, folder: Path, dense) -> list:
+    """The systems besides the served index: --compare's, or --runs' files."""
+    if options.compare and options.runs:
+        raise SpireError("give --compare or --runs, not both")
+    if options.compare:
+        return [parse_compare(options.compare, folder, dense)]
+    return load_runs(list(options.runs)) if options.runs else []

@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.data.datasets import ID_FIELDS, TEXT_FIELDS, load_dataset
+from eval.data.datasets import ID_FIELDS, TEXT_FIELDS, corpus_file, load_dataset
 from eval.data.jsonl import field, read_jsonl, read_qrels
 from spire.core.errors import SpireError
 from spire.core.files import file_lock, write_text_atomic
@@ -32,9 +32,7 @@ class Document:
 
 def read_documents(folder: Path) -> dict[str, Document]:
     """id -> (title, text) of a BEIR folder's corpus.jsonl, title and text kept apart."""
-    path = folder / "corpus.jsonl"
-    if not path.is_file() and folder.joinpath("corpus.jsonl.gz").is_file():
-        path = folder / "corpus.jsonl.gz"
+    path = corpus_file(folder)
     docs: dict[str, Document] = {}
     for lineno, record in read_jsonl(path):
         raw = next((record[n] for n in ID_FIELDS if record.get(n) is not None), None)

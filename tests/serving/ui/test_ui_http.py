@@ -4,6 +4,7 @@ Real uvicorn servers over the session's Cranfield collection (conftest.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -202,3 +203,32 @@ def test_run_files_are_compared_and_evaluated_as_spire_eval_does(ui_collection, 
     assert float(dict(means)["b"]) < float(dict(means)["a"])  # the worst first: worse
     assert 'data-overlap="10"' in compare and "▼9" in compare  # A's 1st is B's 10th
     assert "run files (--runs): pick a dataset query" in free_text
+
+
+@pytest.fixture(scope="module")
+def fused_server(tmp_path_factory, splade_tiny_path, minilm_path):
+    """The 40-document index the server tests share, with a dense side; B = fused (rrf)."""
+    from serving.dense_side import build_dense_side
+
+    source = fx.small_index(tmp_path_factory.mktemp("ui-fusion-index"))
+    corpus = fx.CRANFIELD / "corpus.jsonl"
+    texts = {json.loads(line)["_id"]: line for line in corpus.read_text().splitlines()}
+    ids = list(texts)[:40]
+    docs = [json.loads(texts[i]) for i in ids]
+    dense = tmp_path_factory.mktemp("ui-dense") / "dense"
+    build_dense_side(source, ids, [f"{d['title']} {d['text']}".strip() for d in docs], dense)
+    options = UiOptions(qrels=fx.CRANFIELD, compare="fusion=rrf")
+    app = create_app(source, read_only=True, dense=dense, ui=options)
+    with fx.LiveServer(app) as server:
+        yield server
+
+
+def test_fusion_shows_each_side_and_the_fused_score(fused_server):
+    with fused_server.client() as client:
+        page = client.get("/ui", params={"q": "boundary layer heat transfer", "fusion": "rrf"})
+        compare = client.get("/ui/compare", params={"q": "boundary layer heat transfer"})
+    assert page.status_code == 200 and page.text.count('<table class="fusion">') == 10
+    fused = re.findall(r'<tr class="fused"><td>fused</td><td>(\d+)</td>', page.text)
+    assert fused == [str(r) for r in range(1, 11)]
+    assert "fused by rrf with the dense side" in page.text
+    assert "B: fused (rrf)" in compare.text and 'data-overlap="' in compare.text
