@@ -30,6 +30,7 @@ from .taat import taat_query
 TAAT, BLOCKMAX = 0, 1
 ALGORITHMS = {"taat": TAAT, "blockmax": BLOCKMAX}
 FIRST_ROUND = 16  # blocks scored in block-max's first round (see retrieval/blockmax.py)
+NO_DEAD = np.zeros(0, dtype=np.int32)  # no deleted documents
 
 
 class Workspace:
@@ -68,6 +69,31 @@ class Knobs:
     block_factor: float = 1.0  # block-max skips a block when factor * bound < theta
 
 
+def no_hits(n_q: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (docs, scores, counts) arrays a batch search fills: padding (-1, 0) and 0."""
+    docs = np.full((n_q, k), -1, dtype=np.int64)
+    return docs, np.zeros((n_q, k), dtype=np.float32), np.zeros(n_q, dtype=np.int64)
+
+
+def query_arrays(queries: sp.csr_matrix) -> tuple[tuple, int]:
+    """A query matrix as the kernels read it, (indptr, terms, weights), and the most
+    terms of any query."""
+    queries = sp.csr_matrix(queries, dtype=np.float32)
+    q = (queries.indptr.astype(np.int64), queries.indices.astype(np.int64), queries.data)
+    return q, max(int(np.diff(q[0]).max()), 1)
+
+
+def spread_slices(n_q: int, n_threads: int, work, chunk: int = 64) -> None:
+    """work(first, last) over slices of `chunk` queries, spread over n_threads threads
+    (one call, in this thread, when one thread or one slice is enough)."""
+    if n_threads <= 1 or n_q <= chunk:
+        work(0, n_q)
+        return
+    bounds = [(a, min(a + chunk, n_q)) for a in range(0, n_q, chunk)]
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        list(pool.map(lambda b: work(*b), bounds))
+
+
 def _packed_arrays(index) -> tuple | None:
     """What the packed kernels read of an index's doc ids; None when not packed."""
     p = index.packed
@@ -77,7 +103,7 @@ def _packed_arrays(index) -> tuple | None:
 @njit(cache=True, nogil=True)
 def _top(
     terms, weights, indptr, doc_ids, impacts, packed, n_docs, algo, bm, k, factor, ws,
-    window_shift,
+    window_shift, dead,
 ):  # pragma: no cover - jitted  # fmt: skip
     # `packed is None` is decided when numba compiles: one specialisation per format.
     acc, ub, state, touched, bs, bd, hs, hd, cursors, buf, sums = ws
@@ -86,17 +112,17 @@ def _top(
         return blockmax_query(
             terms, weights, indptr, doc_ids, impacts, packed, bm_indptr, bm_first, bm_max,
             bm_start, shift, n_docs, k, factor, FIRST_ROUND, acc, ub, state, touched, hs, hd,
-            bs, bd,
+            bs, bd, dead,
         )  # fmt: skip
     return taat_query(terms, weights, indptr, doc_ids, impacts, packed, n_docs, k, acc, hs, hd,
-                      cursors, buf, window_shift)  # fmt: skip
+                      cursors, buf, window_shift, dead)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _search_slice(
     queries, first, last, vocab_size, postings, packed, phase1, p_packed, n_docs, bm, k,
     algorithm, max_terms, n_rescore, factor, ws, q, w, cands, cursors, out_docs, out_scores,
-    out_n, window_shift,
+    out_n, window_shift, dead,
 ):  # pragma: no cover - jitted  # fmt: skip
     indptr, doc_ids, impacts = postings
     p_indptr, p_doc_ids, p_impacts, pruned = phase1
@@ -112,7 +138,7 @@ def _search_slice(
         size = 0
         if m > 0:
             size = _top(q[1, :m], w[1, :m], p_indptr, p_doc_ids, p_impacts, p_packed, n_docs,
-                        algo, bm, cap, factor, ws, window_shift)  # fmt: skip
+                        algo, bm, cap, factor, ws, window_shift, dead)  # fmt: skip
         if two_phase and size > 0:
             for i in range(size):
                 cands[i] = hd[i]
@@ -187,19 +213,21 @@ class BatchSearch:
         return Workspace(self.index.n_docs, n_blocks, heap, width)
 
     def run(
-        self, queries: sp.csr_matrix, k: int, knobs: Knobs, n_threads: int = 1, chunk: int = 64
+        self,
+        queries: sp.csr_matrix,
+        k: int,
+        knobs: Knobs,
+        n_threads: int = 1,
+        chunk: int = 64,
+        dead: np.ndarray = NO_DEAD,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(docs, raw scores, counts): row i holds counts[i] hits, best first."""
-        n_q = queries.shape[0]
-        k = max(0, min(int(k), self.index.n_docs))
-        docs = np.full((n_q, k), -1, dtype=np.int64)
-        scores = np.zeros((n_q, k), dtype=np.float32)
-        counts = np.zeros(n_q, dtype=np.int64)
+        """(docs, raw scores, counts): row i holds counts[i] hits, best first; the
+        documents numbered in `dead` (deleted) are never returned."""
+        n_q, k = queries.shape[0], max(0, min(int(k), self.index.n_docs))
+        docs, scores, counts = no_hits(n_q, k)
         if n_q == 0 or k == 0:
             return docs, scores, counts
-        queries = sp.csr_matrix(queries, dtype=np.float32)
-        q = (queries.indptr.astype(np.int64), queries.indices.astype(np.int64), queries.data)
-        width = max(int(np.diff(q[0]).max()), 1)
+        q, width = query_arrays(queries)
         heap = max(k, min(knobs.rescore, self.index.n_docs))
         if knobs.prune_postings and knobs.algorithm != "taat":
             raise ValueError("prune_postings works with the taat algorithm")
@@ -211,23 +239,20 @@ class BatchSearch:
             arrays = (self.index.indptr[:1], np.zeros(0, np.int32), self.index.impacts[:0],
                       self.index.indptr[:1], 0)  # fmt: skip
         n_blocks = bm.n_blocks if bm is not None else 0
+        dead = np.array(dead, dtype=np.int32)  # one type (writable int32): one compiled kernel
 
         def work(first: int, last: int) -> None:
             ws = self._workspace(n_blocks, heap, width)
             try:
-                self._slice(q, first, last, k, heap, knobs, arrays, ws, docs, scores, counts)
+                self._slice(q, (first, last), k, heap, knobs, arrays, ws, (docs, scores, counts),
+                            dead)  # fmt: skip
             finally:
                 self._pool.put(ws)
 
-        if n_threads <= 1 or n_q <= chunk:
-            work(0, n_q)
-        else:
-            bounds = [(a, min(a + chunk, n_q)) for a in range(0, n_q, chunk)]
-            with ThreadPoolExecutor(max_workers=n_threads) as pool:
-                list(pool.map(lambda b: work(*b), bounds))
+        spread_slices(n_q, n_threads, work, chunk)
         return docs, scores, counts
 
-    def _slice(self, q, first, last, k, heap, knobs, bm, ws, docs, scores, counts) -> None:
+    def _slice(self, q, rows, k, heap, knobs, bm, ws, out, dead) -> None:
         idx = self.index
         first_index = self.pruned(knobs.prune_postings) if knobs.prune_postings else idx
         phase1 = (first_index.indptr, _doc_ids(first_index), first_index.impacts,
@@ -236,11 +261,11 @@ class BatchSearch:
                 ws.cursors, ws.buf, ws.sums)  # fmt: skip
         rescore_n = min(knobs.rescore, idx.n_docs)
         _search_slice(
-            q, first, last, idx.vocab_size, (idx.indptr, _doc_ids(idx), idx.impacts),
+            q, *rows, idx.vocab_size, (idx.indptr, _doc_ids(idx), idx.impacts),
             _packed_arrays(idx), phase1, _packed_arrays(first_index), idx.n_docs, bm, k,
             ALGORITHMS[knobs.algorithm], knobs.query_terms, rescore_n,
             np.float32(knobs.block_factor), work, ws.q, ws.w, ws.cands, ws.cursors,
-            docs, scores, counts, self.window_shift,
+            *out, self.window_shift, dead,
         )  # fmt: skip
 
 

@@ -95,13 +95,15 @@ def _collect(
 @njit(cache=True, nogil=True)
 def blockmax_query(
     terms, weights, indptr, doc_ids, impacts, packed, bm_indptr, bm_first, bm_max, bm_start,
-    shift, n_docs, k, factor, first_round, acc, ub, state, touched, hs, hd, bs, bd,
+    shift, n_docs, k, factor, first_round, acc, ub, state, touched, hs, hd, bs, bd, dead,
 ):  # pragma: no cover - jitted  # fmt: skip
     """Top-k of one prepared query (non-negative weights); returns the heap size.
 
     `packed` is None, or the packed doc ids (retrieval/packed_kernels.py; then doc_ids is
     unused). Work arrays: acc (n_docs, zero on entry and exit), ub, state (zero on entry
-    and exit) and touched (n_blocks each), hs/hd (k), bs/bd (the largest round).
+    and exit) and touched (n_blocks each), hs/hd (k), bs/bd (the largest round). `dead`
+    (deleted document numbers) are zeroed in each round's chosen blocks before their
+    documents are offered, so they never enter the top k (nor raise theta).
     """
     n = _upper_bounds(terms, weights, bm_indptr, bm_first, shift, bm_max, ub, state, touched)
     size = 0
@@ -117,6 +119,9 @@ def blockmax_query(
         else:
             score_runs_packed(terms, weights, indptr, impacts, packed, bm_indptr, bm_first,
                               shift, bm_start, state, CHOSEN, acc)  # fmt: skip
+        for j in range(dead.shape[0]):
+            if state[dead[j] >> shift] == CHOSEN:
+                acc[dead[j]] = 0
         size = _collect(touched, n, state, ub, shift, n_docs, acc, k, hs, hd, size)
         chunk = min(chunk * 4, bs.shape[0])
     return size

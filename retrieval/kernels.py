@@ -1,28 +1,13 @@
 """numba kernels over term-major postings, kept apart from the API.
 
-`top_k` is the plain numpy statement of the ranking contract (best score first, ties to
-the lower internal doc number); the numba kernels below keep exactly that order.
+`retrieval.topk` is the plain numpy statement of the ranking contract (best score first,
+ties to the lower internal doc number); the numba kernels below keep exactly that order.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best positive scores, best first; ties go to the lower document number."""
-    candidates = np.flatnonzero(scores > 0)
-    if candidates.size > k:
-        part = np.argpartition(-scores[candidates], k - 1)[:k]
-        # argpartition may split a tie at the k-th score arbitrarily: take every doc that
-        # ties the cut-off, then let the deterministic sort below choose.
-        cutoff = scores[candidates[part]].min()
-        candidates = candidates[scores[candidates] >= cutoff]
-    order = np.lexsort((candidates, -scores[candidates]))[:k]
-    chosen = candidates[order]
-    return chosen, scores[chosen]
-
 
 # --------------------------------------------------------------------------- top-k heap
 # A min-heap of at most k (score, doc) pairs whose root is the worst hit kept: the lowest

@@ -241,10 +241,9 @@ class Searcher:
         snap = snap if snap is not None else self.snapshot()
         opts = self.knobs if not knobs else _knobs(**{**self.knobs.__dict__, **knobs})
         threads = self.n_threads if n_threads is None else int(n_threads)
-        engines = self.engines.of(snap)
 
         def run(rows: sp.csr_matrix):
-            return search_segments(snap, engines, rows, k, opts, threads)
+            return search_segments(snap, self.engines, rows, k, opts, threads)
 
         if not show_progress:  # one call: no per-batch overhead for a single query
             return run(queries)

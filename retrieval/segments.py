@@ -1,13 +1,18 @@
 """What `Searcher` searches: the segments of one snapshot, each by its own BatchSearch.
 
 A plain in-memory index is a snapshot of one segment (`FixedIndex`); an index folder,
-plain or segmented, is read by `indexing.incremental.reader.SegmentReader`. Every
-segment is searched with the whole batch of queries at once (one compiled call per
-segment and slice of queries). A segment with d deleted documents is asked for its top
-k + d, which always holds its true top k live documents; deleted ones are dropped, and
-the per-segment lists are merged per query with numpy. Ties break by segment order,
-then internal number: documents are numbered globally in that order (segment offset +
-internal number), so the merge sorts by (score descending, global number).
+plain or segmented, is read by `indexing.incremental.reader.SegmentReader`. The batch
+of queries is searched at once (one compiled call per part and slice of queries), part
+by part: a run of consecutive small segments is one part, copied once into a group and
+searched in one pass (groups.py); any other segment is a part of its own, searched by
+its BatchSearch. Either way a segment's deleted documents are masked inside the kernel
+(zeroed in the accumulator before any document is offered), so each part is asked for
+k, never k + deleted. The parts' lists are merged per query with numpy.
+
+The contract, whichever way a segment is searched: a segment's best k live documents by
+(raw score desc, internal number asc), dequantised by its own scale, then the best k of
+all of them by (score desc, global number asc). Documents are numbered globally in
+segment order (segment offset + internal number).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from indexing.incremental.snapshot import LiveSegment
 from indexing.manifest import EncoderInfo
 
 from .batch import BatchSearch, Knobs
+from .groups import GroupSearch, SegmentGroup, dead_docs, grouped_knobs, runs
+from .topk import best_k_rows
 
 BASE = "base"  # the one segment of an in-memory index
 
@@ -62,11 +69,13 @@ class FixedIndex:
 
 
 class SegmentEngines:
-    """One BatchSearch per segment, kept (with its block maxima) while the segment is."""
+    """One BatchSearch per segment, kept (with its block maxima) while the segment is,
+    and one GroupSearch per run of small segments, kept while the run is."""
 
     def __init__(self, block_shift: int = DEFAULT_SHIFT) -> None:
         self.block_shift = block_shift
         self._engines: dict[str, BatchSearch] = {}
+        self._groups: dict[tuple[str, ...], GroupSearch] = {}
         self._generation: int | None = None
         self._lock = threading.Lock()
 
@@ -75,9 +84,21 @@ class SegmentEngines:
             with self._lock:
                 old = self._engines
                 self._engines = {s.name: old.get(s.name) or self._new(s) for s in snap.segments}
+                names = {tuple(s.name for s in snap.segments[a:b]) for a, b in runs(snap)}
+                self._groups = {n: g for n, g in self._groups.items() if n in names}
                 self._generation = snap.generation
         cache = self._engines  # a stale snapshot may hold segments a newer one dropped
         return [cache.get(s.name) or self._new(s) for s in snap.segments]
+
+    def group(self, segments: tuple[LiveSegment, ...]) -> GroupSearch:
+        """The GroupSearch of a run of segments, built the first time it is searched."""
+        names = tuple(s.name for s in segments)
+        found = self._groups.get(names)
+        if found is None:
+            with self._lock:
+                found = self._groups.get(names) or GroupSearch(SegmentGroup.of(list(segments)))
+                self._groups[names] = found
+        return found
 
     def _new(self, seg: LiveSegment) -> BatchSearch:
         return BatchSearch(seg.segment.index, self.block_shift)
@@ -90,23 +111,35 @@ def offsets(snap) -> np.ndarray:
 
 
 def search_segments(
-    snap, engines: list[BatchSearch], queries, k: int, knobs: Knobs, threads: int
+    snap, engines: SegmentEngines, queries, k: int, knobs: Knobs, threads: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(global doc numbers, dequantised scores, counts) of the top k live documents."""
     segments = snap.segments
+    batch = engines.of(snap)
     if len(segments) == 1 and segments[0].mask is None:  # nothing to merge: a plain index
-        docs, raw, counts = engines[0].run(queries, k, knobs, threads)
+        docs, raw, counts = batch[0].run(queries, k, knobs, threads)
         return docs, raw * np.float32(segments[0].segment.index.scale), counts
     starts = offsets(snap)
-    parts = []
-    for pos, (seg, engine) in enumerate(zip(segments, engines, strict=True)):
-        docs, raw, counts = engine.run(queries, k + seg.n_deleted, knobs, threads)
+    groups = {a: b for a, b in runs(snap)} if grouped_knobs(knobs) else {}
+    parts, pos = [], 0
+    while pos < len(segments):
+        if pos in groups:
+            end = groups[pos]
+            group = engines.group(segments[pos:end])
+            dead = dead_docs(group.group, segments[pos:end])
+            docs, scores, counts = group.run(queries, k, knobs, dead, threads)
+            if end - pos == len(segments):  # one group: its heap already merged them
+                return docs, scores, counts
+            live = np.arange(docs.shape[1]) < counts[:, None]
+            parts.append((docs + starts[pos], scores, live))
+            pos = end
+            continue
+        seg = segments[pos]
+        docs, raw, counts = batch[pos].run(queries, k, knobs, threads, dead=seg.deleted)
         live = np.arange(docs.shape[1]) < counts[:, None]
-        if seg.mask is not None:
-            live &= ~seg.mask[np.maximum(docs, 0)]
-        live &= np.cumsum(live, axis=1) <= k  # its best k live documents
         scores = raw * np.float32(seg.segment.index.scale)
         parts.append((docs + starts[pos], scores, live))
+        pos += 1
     return merge(parts, queries.shape[0], k)
 
 
@@ -117,9 +150,4 @@ def merge(parts, n_queries: int, k: int):
         empty = np.zeros((n_queries, 0))
         return empty.astype(np.int64), empty.astype(np.float32), np.zeros(n_queries, np.int64)
     docs, scores, live = (np.concatenate(p, axis=1) for p in zip(*parts, strict=True))
-    order = np.lexsort((docs, -scores, ~live), axis=1)[:, :k]
-    docs = np.take_along_axis(docs, order, axis=1)
-    scores = np.take_along_axis(scores, order, axis=1)
-    live = np.take_along_axis(live, order, axis=1)
-    docs[~live], scores[~live] = -1, 0
-    return docs, scores, live.sum(axis=1).astype(np.int64)
+    return best_k_rows(docs, scores, live, k)

@@ -24,9 +24,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from indexing import EncoderInfo, InvertedIndex
+from indexing.incremental.segment import Segment
+from indexing.incremental.snapshot import LiveSegment
 from indexing.manifest import COMPRESSIONS
 from indexing.quantize import DTYPES
 
+from .batch import Knobs
+from .groups import GroupSearch, SegmentGroup, dead_docs
 from .searcher import Searcher
 
 
@@ -42,9 +46,20 @@ def warm_folder(folder: str | Path) -> None:
         Searcher(index, algorithm=algorithm).search_vectors(query, 10)
 
 
+def warm_group(index: InvertedIndex) -> None:
+    """One search of a group of two small segments (retrieval/groups.py) with a deleted
+    document: the kernel a segmented index's small segments are searched with."""
+    segments = [LiveSegment.of(Segment(f"s{i}", index), None, np.array([0], np.int32))
+                for i in range(2)]  # fmt: skip
+    group = GroupSearch(SegmentGroup.of(segments))
+    query = sp.csr_matrix(np.ones((1, index.vocab_size), dtype=np.float32))
+    group.run(query, 10, Knobs(), dead_docs(group.group, segments))
+
+
 def warm_all(root: Path) -> list[tuple[str, str, float]]:
-    """Warm a tiny index of each impact type and layout written under `root`; returns
-    (impact type, compression, seconds) for each."""
+    """Warm a tiny index of each impact type and layout written under `root`, and a
+    group of segments of each impact type; returns (impact type, compression or
+    "group", seconds) for each."""
     rng = np.random.default_rng(0)
     docs = sp.random(50, 40, density=0.2, format="csr", dtype=np.float32, random_state=rng)
     ids = [f"d{i}" for i in range(docs.shape[0])]
@@ -57,6 +72,9 @@ def warm_all(root: Path) -> list[tuple[str, str, float]]:
             InvertedIndex.from_matrix(docs, ids, info, dtype, compression=compression).save(folder)
             warm_folder(folder)
             timings.append((dtype, compression, time.perf_counter() - start))
+        start = time.perf_counter()
+        warm_group(InvertedIndex.from_matrix(docs, ids, info, dtype))
+        timings.append((dtype, "group", time.perf_counter() - start))
     return timings
 
 

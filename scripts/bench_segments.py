@@ -2,12 +2,15 @@
 into 8 segments with some documents deleted, searched with the batch of test queries by
 `retrieval.open_index`, against the same live documents merged into one index.
 
-    .venv/bin/python scripts/bench_segments.py [--old-tree DIR]
+    .venv/bin/python scripts/bench_segments.py [--old-tree DIR] [--before-tree DIR]
 
 Prints the ratio segmented / merged (median of --repeats batch searches each, after a
-warm-up). `--old-tree` names a checkout of spire before the one-searcher change (e.g.
+warm-up, the two taking turns), in wall and in CPU time. `--old-tree` names a checkout
+of spire before the one-searcher change (e.g.
 `git worktree add /tmp/spire-old f24ef64`); the old SegmentedSearcher (a Python loop over
 queries and segments) is then timed on the same folder and queries, in a subprocess.
+`--before-tree` does the same with another checkout's `open_index` (e.g. the commit
+before a change to the segmented search), so a before/after pair is measured in one run.
 The encoded index is kept in --work and reused.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -33,21 +37,27 @@ from eval.data.datasets import load_dataset  # noqa: E402
 from indexing import InvertedIndex, build_index  # noqa: E402
 from indexing.incremental import SegmentStore, as_index  # noqa: E402
 from retrieval import open_index  # noqa: E402
+from retrieval.groups import runs  # noqa: E402
 
-OLD_TIMER = """
+TIMER = """
 import statistics, sys, time
 import numpy as np, scipy.sparse as sp
-from retrieval.segmented_searcher import SegmentedSearcher
 folder, queries = sys.argv[1], sp.load_npz(sys.argv[2])
 k, repeats = int(sys.argv[3]), int(sys.argv[4])
-searcher = SegmentedSearcher(folder, encoder=object())
-searcher.search_vectors(queries[:5], k)  # compile
-times = []
+if sys.argv[5] == "old":
+    from retrieval.segmented_searcher import SegmentedSearcher
+    search = SegmentedSearcher(folder, encoder=object()).search_vectors
+else:
+    from retrieval import open_index
+    search = open_index(folder, encoder=object()).search_arrays
+search(queries[:5], k)  # compile
+wall, cpu = [], []
 for _ in range(repeats):
-    start = time.perf_counter()
-    searcher.search_vectors(queries, k)
-    times.append(time.perf_counter() - start)
-print(statistics.median(times))
+    start, start_cpu = time.perf_counter(), time.thread_time()
+    search(queries, k)
+    cpu.append(time.thread_time() - start_cpu)
+    wall.append(time.perf_counter() - start)
+print(statistics.median(wall), statistics.median(cpu))
 """
 
 
@@ -75,14 +85,20 @@ def segmented(work: Path, index: InvertedIndex, n_segments: int, deleted: float)
     return folder
 
 
-def median_seconds(search, queries: sp.csr_matrix, k: int, repeats: int) -> float:
-    search(queries[:5], k)  # compile (or load the cached kernels) and derive what is lazy
-    times = []
+def median_seconds(searches: dict, queries: sp.csr_matrix, k: int, repeats: int) -> dict:
+    """name -> (median wall seconds, median CPU seconds of this thread) of a batch search,
+    the searches taking turns so that a change in the machine's load hits them alike."""
+    for search in searches.values():
+        search(queries[:5], k)  # compile (or load the cached kernels) and derive what is lazy
+    wall: dict[str, list[float]] = {name: [] for name in searches}
+    cpu: dict[str, list[float]] = {name: [] for name in searches}
     for _ in range(repeats):
-        start = time.perf_counter()
-        search(queries, k)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, search in searches.items():
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            search(queries, k)
+            cpu[name].append(time.thread_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start)
+    return {n: (statistics.median(wall[n]), statistics.median(cpu[n])) for n in searches}
 
 
 def main() -> None:
@@ -94,6 +110,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--old-tree", type=Path, default=None)
+    parser.add_argument("--before-tree", type=Path, default=None)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -105,8 +122,11 @@ def main() -> None:
     texts = list(load_dataset(args.data, "test").queries.values())
     queries = seg.encoder.encode_queries(texts)
 
-    t_merged = median_seconds(merged.search_arrays, queries, args.k, args.repeats)
-    t_seg = median_seconds(seg.search_arrays, queries, args.k, args.repeats)
+    times = median_seconds(
+        {"merged": merged.search_arrays, "segmented": seg.search_arrays},
+        queries, args.k, args.repeats,
+    )  # fmt: skip
+    (t_merged, cpu_merged), (t_seg, cpu_seg) = times["merged"], times["segmented"]
     pairs = zip(
         seg.search_vectors(queries, args.k), merged.search_vectors(queries, args.k), strict=True
     )
@@ -120,19 +140,35 @@ def main() -> None:
         "merged_ms": 1000 * t_merged,
         "segmented_ms": 1000 * t_seg,
         "ratio": t_seg / t_merged,
+        "merged_cpu_ms": 1000 * cpu_merged,  # one thread: CPU time is what load inflates least
+        "segmented_cpu_ms": 1000 * cpu_seg,
+        "cpu_ratio": cpu_seg / cpu_merged,
         "same_top_k_ids": sum(same) / len(same),  # segments requantise: scores differ a bit
+        "groups": runs(snap),  # runs of small segments searched as one (retrieval/groups.py)
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    if args.old_tree is not None:
-        path = args.work / "queries.npz"
-        sp.save_npz(path, queries)
-        out = subprocess.run(
-            [sys.executable, "-c", OLD_TIMER, str(folder), str(path), str(args.k),
-             str(args.repeats)],
-            cwd=args.old_tree, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        t_old = float(out.stdout.strip().splitlines()[-1])
-        report.update(old_python_loop_ms=1000 * t_old, old_ratio=t_old / t_merged)
+    trees = {"old_python_loop": (args.old_tree, "old"), "before": (args.before_tree, "new")}
+    for name, (tree, kind) in trees.items():
+        if tree is not None:
+            t_tree, cpu_tree = time_in_tree(tree, kind, folder, queries, args)
+            report.update({f"{name}_ms": 1000 * t_tree, f"{name}_ratio": t_tree / t_merged,
+                           f"{name}_cpu_ms": 1000 * cpu_tree,
+                           f"{name}_cpu_ratio": cpu_tree / cpu_merged})  # fmt: skip
     print(json.dumps(report, indent=2))
+
+
+def time_in_tree(tree: Path, kind: str, folder: Path, queries, args) -> tuple[float, float]:
+    """Median wall and CPU seconds of the batch in a subprocess running another checkout's searcher
+    ("old": SegmentedSearcher; "new": open_index) on the same folder and queries."""
+    path = args.work / "queries.npz"
+    sp.save_npz(path, queries)
+    out = subprocess.run(
+        [sys.executable, "-c", TIMER, str(folder), str(path), str(args.k), str(args.repeats),
+         kind],
+        cwd=tree, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 if __name__ == "__main__":

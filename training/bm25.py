@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from retrieval.topk import top_k_rows
+
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET.
 STOPWORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their "
@@ -75,8 +77,13 @@ class BM25:
         return np.asarray(q.multiply(d).sum(axis=1), dtype=np.float32).ravel()
 
     def top_k(self, queries: Sequence[str], k: int) -> np.ndarray:
-        """(queries, k) document indices, best first (ties by lower index)."""
-        scores = (self.query_matrix(queries) @ self.weights.T).toarray()
-        k = min(k, scores.shape[1])
-        # A stable sort on -score keeps equal scores in document order: deterministic.
-        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        """(queries, k) document indices, best first (ties by lower index); documents that
+        match no query word follow, in index order, to fill k."""
+        n_docs = self.weights.shape[0]
+        k = min(k, n_docs)
+        docs, _, counts = top_k_rows(self.query_matrix(queries) @ self.weights.T, k)
+        for i, found in enumerate(counts.tolist()):
+            if found < k:  # scores are never negative: the rest score 0
+                pool = np.arange(min(n_docs, k + found))
+                docs[i, found:] = pool[~np.isin(pool, docs[i, :found])][: k - found]
+        return docs

@@ -18,6 +18,7 @@ import torch
 from encoders.batching import encode_sparse
 from encoders.lexical import with_lexical
 from eval.metrics import compute_metrics
+from retrieval.topk import top_k_rows
 
 from .config import DEV_MODES
 from .dataset import DevSet
@@ -76,20 +77,13 @@ def encode_corpus(student, texts: list[str], max_length: int) -> sp.csr_matrix:
 def top_k_run(
     queries: sp.csr_matrix, docs: sp.csr_matrix, qids: list[str], doc_ids: list[str], k: int
 ) -> dict[str, dict[str, float]]:
-    """Exact top k of each query by sparse dot product (documents scoring 0 match no
-    query term and are not retrieved); ties go to the lower document row."""
-    scores = (queries @ docs.T).tocsr()
-    scores.eliminate_zeros()
-    run = {}
-    for i, qid in enumerate(qids):
-        lo, hi = scores.indptr[i], scores.indptr[i + 1]
-        values, rows = scores.data[lo:hi], scores.indices[lo:hi]
-        if len(values) > k:  # only what can make the top k (ties at the k-th included)
-            keep = values >= np.partition(values, len(values) - k)[len(values) - k]
-            values, rows = values[keep], rows[keep]
-        order = np.lexsort((rows, -values))[:k]
-        run[qid] = {doc_ids[rows[j]]: float(values[j]) for j in order}
-    return run
+    """Exact top k of each query by sparse dot product, by retrieval's one top-k (documents
+    scoring 0 match no query term and are not retrieved; ties go to the lower row)."""
+    rows, values, counts = top_k_rows(queries @ docs.T, k)
+    return {
+        qid: {doc_ids[d]: float(v) for d, v in zip(rows[i, :n], values[i, :n], strict=True)}
+        for i, (qid, n) in enumerate(zip(qids, counts.tolist(), strict=True))
+    }
 
 
 def _pool_run(student, dev: DevSet, qids, queries: sp.csr_matrix, doc_max_length: int) -> dict:

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from indexing import DEFAULT_COMPRESSION, EncoderInfo, InvertedIndex
 from indexing.blocks import BlockMax
 from retrieval import Searcher
-from retrieval.kernels import top_k
+from retrieval.topk import top_k
 
 INFO = EncoderInfo(name="test", mode="siamese")
 EXACT = [

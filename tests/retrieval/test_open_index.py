@@ -14,9 +14,13 @@ import scipy.sparse as sp
 from indexing import InvertedIndex
 from indexing.incremental import SegmentStore
 from indexing.manifest import EncoderInfo
-from retrieval import Searcher, open_index
+from retrieval import Searcher, groups, open_index
+from retrieval.batch import BatchSearch
+from retrieval.groups import GroupSearch
+from retrieval.segments import runs
 
 VOCAB = 40
+SIZES = (20, 8, 8, 20, 8, 2)  # the store's segments
 INFO = EncoderInfo(name="test", mode="siamese")
 
 
@@ -64,20 +68,37 @@ def per_query_loop(snap, queries: sp.csr_matrix, k: int) -> list[list[tuple[str,
 @pytest.fixture(params=["float32", "uint8"])
 def store(tmp_path, request) -> SegmentStore:
     store = SegmentStore.create(tmp_path / "ix", INFO, VOCAB, impact_dtype=request.param)
-    for batch in range(5):
-        ids = [f"d{batch}-{i}" for i in range(12)]
-        store.add(ids, tied_vectors(12, batch))
+    for batch, size in enumerate(SIZES[:-1]):
+        ids = [f"d{batch}-{i}" for i in range(size)]
+        store.add(ids, tied_vectors(size, batch))
     store.add(["d0-3", "d2-5"], tied_vectors(2, 9))  # replaced: deleted in their segments
-    store.delete(["d1-0", "d1-1", "d3-7", "d4-11"])
+    store.delete(["d1-0", "d1-1", "d3-7", "d4-7"])
     return store
 
 
+# How the store's 6 segments are searched (see test_groups_are_runs_of_small_segments):
+# one group of all (the default); groups of one and two, merged; big segments alone
+# (asked for k + deleted) merged with groups; each alone; block-max, segment by segment.
+LAYOUTS = {
+    "one group": ({}, "taat"),
+    "groups": ({"GROUP_DOCS": 16}, "taat"),
+    "alone and grouped": ({"SMALL_SEGMENT_DOCS": 10}, "taat"),
+    "each alone": ({"SMALL_SEGMENT_DOCS": 1}, "taat"),
+    "blockmax": ({}, "blockmax"),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("k", [1, 3, 10, 100])
-def test_segments_equal_the_per_query_loop(store, k):
+def test_segments_equal_the_per_query_loop(store, k, layout, monkeypatch):
+    limits, algorithm = LAYOUTS[layout]
+    for name, value in limits.items():
+        monkeypatch.setattr(groups, name, value)
     snap = store.snapshot()
     assert len(snap.segments) == 6 and snap.n_deleted == 6
     queries = sp.vstack([tied_vectors(25, 42), sp.csr_matrix((1, VOCAB))], format="csr")
-    got = open_index(store, encoder=object()).search_vectors(queries, k)
+    searcher = open_index(store, encoder=object(), algorithm=algorithm)
+    got = searcher.search_vectors(queries, k)
     want = per_query_loop(snap, queries, k)
     assert [[(h.docid, h.score) for h in row] for row in got] == want
     assert got[-1] == [] and max(len(row) for row in got) >= min(k, 10)
@@ -94,20 +115,37 @@ def test_a_plain_folder_is_searched_as_the_plain_index(tmp_path):
         assert np.array_equal(a, b)
 
 
-def test_each_segment_is_searched_once_per_batch(store):
-    searcher = open_index(store, encoder=object())
-    snap = searcher.snapshot()
-    calls: list[int] = []
-    for engine in searcher.engines.of(snap):
+def test_each_part_is_searched_once_per_batch(store, monkeypatch):
+    calls: list[tuple[str, int]] = []
+    for engine in (BatchSearch, GroupSearch):
         run = engine.run
 
-        def counted(queries, *args, _run=run, **kwargs):
-            calls.append(queries.shape[0])
-            return _run(queries, *args, **kwargs)
+        def counted(self, queries, *args, _run=run, **kwargs):
+            calls.append((type(self).__name__, queries.shape[0]))
+            return _run(self, queries, *args, **kwargs)
 
-        engine.run = counted
+        monkeypatch.setattr(engine, "run", counted)
+    searcher = open_index(store, encoder=object())
+    snap = searcher.snapshot()
     searcher.search_vectors(tied_vectors(30, 3), 5, snap=snap)
-    assert calls == [30] * len(snap.segments)  # whole batches, no per-query loop
+    assert calls == [("GroupSearch", 30)]  # small segments: one pass over all of them
+    calls.clear()
+    searcher.search_vectors(tied_vectors(30, 3), 5, snap=snap, algorithm="blockmax")
+    assert calls == [("BatchSearch", 30)] * len(snap.segments)  # whole batches, no loop
+
+
+def test_groups_are_runs_of_small_segments(store, monkeypatch):
+    snap = store.snapshot()
+    sizes = [s.segment.index.n_docs for s in snap.segments]
+    assert sizes == list(SIZES) and [s.n_deleted for s in snap.segments] == [1, 2, 1, 1, 1, 0]
+    assert runs(snap) == [(0, 6)]
+    monkeypatch.setattr(groups, "GROUP_DOCS", 16)
+    assert runs(snap) == [(0, 1), (1, 3), (3, 4), (4, 6)]  # a segment with deletions alone
+    monkeypatch.undo()
+    monkeypatch.setattr(groups, "SMALL_SEGMENT_DOCS", 10)
+    assert runs(snap) == [(1, 3), (4, 6)]
+    monkeypatch.setattr(groups, "SMALL_SEGMENT_DOCS", 2)
+    assert runs(snap) == []  # the lone small segment has no deletions: no copy
 
 
 def test_retrieval_loads_no_incremental_writer():
