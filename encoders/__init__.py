@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,14 +15,28 @@ from .idf import load_idf_json
 from .lexical import Lexical, load_lexical
 from .registry import resolve
 
+if TYPE_CHECKING:  # tqdm: `import encoders` stays light
+    from .batching import EncodeStats
+
 
 class SparseEncoder(Protocol):
+    """A document side plus a query side (encoders/sides.py). `idf` is the static query
+    side's table (None where the model encodes queries); `fit_idf(texts)` sets and
+    returns it from a corpus (None for a model query side); `lexical` is the documents'
+    lexical term (off for siamese); `stats` sums up the last document encoding; `mode`
+    names the pair ("siamese" or "inference-free") for manifests and messages."""
+
     name: str
     mode: str
     vocab_size: int
     query_max_length: int
     doc_max_length: int
+    tokenizer: object
+    idf: np.ndarray | None
+    lexical: Lexical
+    stats: EncodeStats
 
+    def fit_idf(self, texts) -> np.ndarray | None: ...
     def encode_documents(self, texts, show_progress: bool = False) -> sp.csr_matrix: ...
     def encode_queries(self, texts, show_progress: bool = False) -> sp.csr_matrix: ...
 

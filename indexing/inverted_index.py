@@ -206,7 +206,7 @@ class InvertedIndex:
         folder = Path(folder)
         manifest = Manifest.read(folder)
         required = [*postings_files(manifest.compression).values(), DOCIDS_FILE]
-        if manifest.encoder.mode == "inference-free":
+        if manifest.encoder.static_queries:
             required.append(IDF_FILE)
         check_files(folder, manifest.files, verify, required)
         idf = load_array(folder / IDF_FILE, mmap=False) if (folder / IDF_FILE).exists() else None

@@ -144,6 +144,12 @@ class EncoderInfo:
             lexical=lexical.to_dict() if lexical is not None and lexical.enabled else None,
         )
 
+    @property
+    def static_queries(self) -> bool:
+        """Are the queries a static table, the index's idf.npy (encoders/sides.py), rather
+        than the model's outputs? The recorded mode says it."""
+        return self.mode == "inference-free"
+
     def to_dict(self) -> dict:
         raw = asdict(self)
         if self.lexical is None:

@@ -17,7 +17,7 @@ from encoders import load_encoder
 from encoders.lexical import with_lexical
 from eval.data.datasets import Dataset
 from eval.data.run import Run
-from indexing import EncoderInfo, InvertedIndex
+from indexing import InvertedIndex, index_vectors, query_weights
 from retrieval import Searcher
 from spire.core.errors import SpireError
 
@@ -126,9 +126,7 @@ class Systems:
         if self._docs is None:
             options = {**self.encoder_options, "lexical_weight": 0.0}
             encoder = load_encoder(self.model, "inference-free", **options)
-            idf = (
-                encoder.idf if encoder.idf is not None else encoder.fit_idf(self.data.corpus.texts)
-            )
+            idf = query_weights(encoder, self.data.corpus.texts)
             self._idf_from = encoder.idf_from
             texts, progress = self.data.corpus.texts, self.show_progress
             key = ("sparse-docs", corpus_key(self.data), _document_key(self.model, options))
@@ -146,13 +144,7 @@ class Systems:
             start = time.perf_counter()
             docs = with_lexical(docs, encoder.tokenizer, self.data.corpus.texts, encoder.lexical)
             encode_seconds += time.perf_counter() - start
-        index = InvertedIndex.from_matrix(
-            docs,
-            self.data.corpus.ids,
-            EncoderInfo.of(encoder, mode),
-            self.impact_dtype,
-            idf=idf if mode == "inference-free" else None,
-        )
+        index = index_vectors(docs, self.data.corpus.ids, encoder, self.impact_dtype)
         if self.save_index is not None:
             index.save(self.save_index, overwrite=self.overwrite)
             index = InvertedIndex.load(self.save_index)
