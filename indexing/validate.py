@@ -106,7 +106,7 @@ def check_structure(folder: Path, index: InvertedIndex, manifest: Manifest) -> N
         problems.append("indptr is not ascending")
     if index.idf is not None and len(index.idf) != manifest.vocab_size:
         problems.append(f"idf.npy has {len(index.idf)} entries, vocab is {manifest.vocab_size}")
-    if manifest.encoder.mode == "inference-free" and index.idf is None:
+    if manifest.encoder.static_queries and index.idf is None:
         problems.append("an inference-free index needs idf.npy")
     if problems:
         raise SpireError(f"{folder}: inconsistent index ({problems[0]})")

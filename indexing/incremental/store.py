@@ -63,7 +63,7 @@ class SegmentStore(SegmentReader):
         root = Path(root)
         if root.exists() and any(root.iterdir()):
             raise SpireError(f"{root} already exists and is not empty")
-        if encoder.mode == "inference-free" and idf is None:
+        if encoder.static_queries and idf is None:
             raise SpireError("an inference-free index needs an IDF table")
         (root / IDF_DIR).mkdir(parents=True, exist_ok=True)
         ref = None
@@ -148,7 +148,7 @@ class SegmentStore(SegmentReader):
     def set_idf(self, idf: np.ndarray) -> CommitResult:
         """Replace the query-side IDF table (the explicit re-IDF); documents are unchanged."""
         snap = self.snapshot()
-        if snap.encoder.mode != "inference-free":
+        if not snap.encoder.static_queries:
             raise SpireError("only an inference-free index has an IDF table")
         if len(idf) != snap.vocab_size:
             raise SpireError(f"IDF has {len(idf)} entries; the vocabulary has {snap.vocab_size}")
