@@ -24,8 +24,6 @@ from spire.core.files import remove_file, staged_files
 
 from .losses.l0_mask import threshold_activations
 
-STUDENTS = ("inference-free", "siamese")
-
 
 class SpladeForward(splade.SpladeForward):
     """encoders/splade.py's pass, with gradients (not frozen), its activations below
