@@ -74,7 +74,9 @@ def job_description(encoder, source: dict, shard_docs: int, impact_dtype: str) -
 
 
 def _fits_idf(encoder) -> bool:
-    return encoder.mode == "inference-free" and encoder.idf is None
+    """Does the index fit its query weights on the corpus (an inference-free encoder
+    without a table of its own)? A model query side has none to fit."""
+    return encoder.idf is None and hasattr(encoder, "fit_idf_counts")
 
 
 def _open_job(folder: Path, job: dict) -> None:
@@ -250,9 +252,9 @@ def assemble(
         docs, meta = _read_shard(shard, vocab)
         _place(docs, impact_dtype, scale, offset, written, doc_ids, impacts)
         offset += meta["docs"]
-    idf = None
-    if encoder.mode == "inference-free":
-        idf = encoder.idf if encoder.idf is not None else encoder.fit_idf_counts(df, len(docids))
+    idf = encoder.idf
+    if _fits_idf(encoder):
+        idf = encoder.fit_idf_counts(df, len(docids))
     index = InvertedIndex(
         indptr=indptr, doc_ids=doc_ids, impacts=impacts, scale=scale, docids=docids,
         encoder=EncoderInfo.of(encoder), idf=None if idf is None else idf.astype(np.float32),
