@@ -43,16 +43,16 @@ def test_an_unpruned_student_has_the_teachers_scores(body_and_batches):
 
     net, batches = body_and_batches
     teacher = copy.deepcopy(net)
-    assert float(score_loss(net, teacher, batches[0], "kl", query_tokens=4)) == pytest.approx(
+    assert score_loss(net, teacher, batches[0], "kl", query_tokens=4).item() == pytest.approx(
         0.0, abs=1e-6
     )
-    assert float(score_loss(net, teacher, batches[0], "margin_mse", query_tokens=4)) == 0.0
+    assert score_loss(net, teacher, batches[0], "margin_mse", query_tokens=4).item() == 0.0
     # and a pruned one has not
     from sparsity.pruning import prune
 
     prune(net, "magnitude", 0.5)
     got = score_loss(net, teacher, batches[0], "kl", query_tokens=4)
-    assert float(got) > 1e-4 and torch.isfinite(got)
+    assert got.item() > 1e-4 and torch.isfinite(got)
 
 
 @pytest.mark.parametrize("loss", ["kl", "margin_mse"])
