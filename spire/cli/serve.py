@@ -40,61 +40,74 @@ def _store(index_dir: Path):
     return SegmentStore(index_dir)
 
 
+# `spire serve`'s options, named once so that its signature reads as a list of them.
+HostOpt = Annotated[str, typer.Option(help="Address to bind; loopback by default.")]
+PortOpt = Annotated[int, typer.Option(min=1, max=65535)]
+WorkersOpt = Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")]
+ApiKeyEnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Environment variable holding the API key every endpoint but /health then requires."
+    ),
+]
+ReadOnlyOpt = Annotated[bool, typer.Option(help="Refuse POST/DELETE /documents.")]
+LogLevelOpt = Annotated[str, typer.Option(help="uvicorn log level.")]
+DenseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Dense index built by `spire index-dense` for this index: enables fusion in /search."
+    ),
+]
+QrelsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="BEIR folder the index was built from: texts, queries and qrels "
+        "for the page at /ui (snippets, evaluation)."
+    ),
+]
+SplitOpt = Annotated[str, typer.Option(help="qrels split of --qrels.")]
+JudgmentsOpt = Annotated[
+    Path | None, typer.Option(help="TREC qrels file the page's grades (0-3) are appended to.")
+]
+CompareOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Second system for the page's compare and evaluation views: "
+        "an index folder, fusion[=METHOD] (needs --dense) or query-terms=N."
+    ),
+]
+RunsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="One or two TREC run files (comma-separated) that the compare and "
+        "evaluation views show instead of live systems."
+    ),
+]
+BackendOpt = Annotated[
+    ServeBackend,
+    typer.Option(
+        help="What answers searches: the index folder itself, or a Milvus collection "
+        "exported from it (spire export --to milvus; read-only, one worker)."
+    ),
+]
+
+
 @serve_app.command()
 def serve(
     index_dir: IndexArg,
-    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
-    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
-    api_key_env: Annotated[
-        str | None,
-        typer.Option(
-            help="Environment variable holding the API key every endpoint but "
-            "/health then requires."
-        ),
-    ] = None,  # fmt: skip
-    read_only: Annotated[bool, typer.Option(help="Refuse POST/DELETE /documents.")] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
-    dense: Annotated[
-        Path | None,
-        typer.Option(
-            help="Dense index built by `spire index-dense` for this index: "
-            "enables fusion in /search."
-        ),
-    ] = None,
-    qrels: Annotated[
-        Path | None,
-        typer.Option(
-            help="BEIR folder the index was built from: texts, queries and qrels "
-            "for the page at /ui (snippets, evaluation)."
-        ),
-    ] = None,
-    split: Annotated[str, typer.Option(help="qrels split of --qrels.")] = "test",
-    judgments: Annotated[
-        Path | None,
-        typer.Option(help="TREC qrels file the page's grades (0-3) are appended to."),
-    ] = None,
-    compare: Annotated[
-        str | None,
-        typer.Option(
-            help="Second system for the page's compare and evaluation views: "
-            "an index folder, fusion[=METHOD] (needs --dense) or query-terms=N."
-        ),
-    ] = None,
-    runs: Annotated[
-        str | None,
-        typer.Option(
-            help="One or two TREC run files (comma-separated) that the compare and "
-            "evaluation views show instead of live systems."
-        ),
-    ] = None,
-    backend: Annotated[
-        ServeBackend,
-        typer.Option(
-            help="What answers searches: the index folder itself, or a Milvus collection "
-            "exported from it (spire export --to milvus; read-only, one worker)."
-        ),
-    ] = "index",
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8080,
+    workers: WorkersOpt = 1,
+    api_key_env: ApiKeyEnvOpt = None,
+    read_only: ReadOnlyOpt = False,
+    log_level: LogLevelOpt = "warning",
+    dense: DenseOpt = None,
+    qrels: QrelsOpt = None,
+    split: SplitOpt = "test",
+    judgments: JudgmentsOpt = None,
+    compare: CompareOpt = None,
+    runs: RunsOpt = None,
+    backend: BackendOpt = "index",
     uri: UriOpt = None,
     collection: CollectionOpt = "spire",
 ) -> None:
