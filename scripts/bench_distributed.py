@@ -65,8 +65,10 @@ def bench_ray(ids, texts, work: Path, shard_docs: int) -> dict:
     encoder.idf = encoder.fit_idf(texts)  # once, outside every timing below
     torch.set_num_threads(1)
     start = time.perf_counter()
+    cpu = time.process_time()
     local = build_index(ids, texts, encoder, show_progress=False)
     out["local_1_thread_docs_per_s"] = len(ids) / (time.perf_counter() - start)
+    out["local_1_thread_docs_per_cpu_s"] = len(ids) / (time.process_time() - cpu)
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     out["ray_start_s"] = time.perf_counter() - start
@@ -76,6 +78,7 @@ def bench_ray(ids, texts, work: Path, shard_docs: int) -> dict:
         _, run = build_index_ray(ids, texts, encoder, "splade-tiny", folder, options,
                                  show_progress=False)  # fmt: skip
         out[f"ray_{workers}_workers_docs_per_s"] = len(ids) / run["ray_seconds"]
+        out[f"ray_{workers}_workers_docs_per_worker_cpu_s"] = len(ids) / run["worker_cpu_seconds"]
         out[f"ray_{workers}_workers_shards"] = run["shards"]
         out[f"load_after_{workers}_workers"] = load()
     ray.shutdown()
@@ -87,11 +90,13 @@ def bench_ray(ids, texts, work: Path, shard_docs: int) -> dict:
 
 
 def recall_at_10(exact, found) -> float:
-    total = 0.0
-    for a, b in zip(exact, found, strict=True):
-        truth = {h.docid for h in a[:10]}
-        total += len(truth & {h.docid for h in b[:10]}) / max(len(truth), 1)
-    return total / max(len(exact), 1)
+    """Mean share of the exact top 10 found, over the queries with an exact hit."""
+    shares = [
+        len({h.docid for h in a[:10]} & {h.docid for h in b[:10]}) / len(a[:10])
+        for a, b in zip(exact, found, strict=True)
+        if a
+    ]
+    return sum(shares) / max(len(shares), 1)
 
 
 def timed_qps(search, vectors, one_at_a_time: bool) -> tuple[list, float]:

@@ -10,7 +10,7 @@ the same index the single-process build writes.
 2. A work folder beside the output (`OUT.ray-work/`) is a segmented index
    (indexing/incremental/) with float32 impacts, so no quantisation happens until the
    end. A shard is done when its documents are in it.
-3. Ray Data runs `map_batches(ShardEncoder, concurrency=N)` over the shards not done:
+3. Ray Data runs `map_batches(ShardEncoder) on N actors` over the shards not done:
    one actor per model replica, each loading the model once. As each shard's vectors
    arrive the driver commits them as one segment (atomic: a segment is committed whole
    or not at all), so a worker that dies loses only its shard in flight; Ray retries it
@@ -118,9 +118,10 @@ def build_index_ray(
     snap = store.snapshot()
     pending = [i for i, shard in enumerate(shards) if not snap.contains(docids[shard[0]])]
     start = time.perf_counter()
+    cpu_seconds = 0.0
     if pending:
         worker_options = {**(encoder_options or {}), **info.load_options(), "idf": idf}
-        _encode_shards(store, docids, texts, shards, pending, model, info.mode,
+        cpu_seconds = _encode_shards(store, docids, texts, shards, pending, model, info.mode,
                        worker_options, options, show_progress)  # fmt: skip
     index = _final_index(store, docids, info, impact_dtype, idf, compression)
     seconds = time.perf_counter() - start
@@ -130,6 +131,7 @@ def build_index_ray(
         "engine": "ray", "ray_address": options.address, "workers": options.num_workers,
         "shards": len(shards), "shards_encoded": len(pending),
         "shards_resumed": len(shards) - len(pending), "ray_seconds": seconds,
+        "worker_cpu_seconds": cpu_seconds,
     }  # fmt: skip
 
 
@@ -155,8 +157,9 @@ def _work_store(work: Path, job: dict, info: EncoderInfo, vocab_size: int, idf):
 
 
 def _encode_shards(store, docids, texts, shards, pending, model, mode, worker_options,
-                   options: RayOptions, show_progress: bool) -> None:  # fmt: skip
-    """Run the pending shards through Ray Data and commit each as one segment."""
+                   options: RayOptions, show_progress: bool) -> float:  # fmt: skip
+    """Run the pending shards through Ray Data and commit each as one segment; returns the
+    CPU seconds the workers spent encoding them."""
     import logging
 
     import ray.data
@@ -172,14 +175,14 @@ def _encode_shards(store, docids, texts, shards, pending, model, mode, worker_op
             "model": model, "mode": mode, "options": worker_options,
             "threads": options.threads_per_worker, "gpus": options.gpus_per_worker,
         },
-        batch_size=1, concurrency=options.num_workers,
+        batch_size=1, compute=ray.data.ActorPoolStrategy(size=options.num_workers),
         num_cpus=options.threads_per_worker, num_gpus=options.gpus_per_worker or None,
         max_restarts=options.retries, max_task_retries=options.retries,
     )  # fmt: skip
     vocab = store.snapshot().vocab_size
     total = sum(len(shards[i]) for i in pending)
     bar = tqdm(total=total, desc="ray encoding", unit="doc", disable=not show_progress)
-    done = 0
+    done, cpu_seconds = 0, 0.0
     try:
         for row in encoded.iter_rows():
             members = shards[int(row["shard"])]
@@ -189,6 +192,7 @@ def _encode_shards(store, docids, texts, shards, pending, model, mode, worker_op
             )  # fmt: skip
             store.add([docids[j] for j in members], matrix)  # one segment, committed whole
             done += 1
+            cpu_seconds += float(row["cpu_s"])
             bar.update(len(members))
     except Exception as exc:
         if isinstance(exc, SpireError):
@@ -200,6 +204,7 @@ def _encode_shards(store, docids, texts, shards, pending, model, mode, worker_op
         ) from None
     finally:
         bar.close()
+    return cpu_seconds
 
 
 def _final_index(store, docids, info, impact_dtype, idf, compression) -> InvertedIndex:
