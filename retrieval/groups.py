@@ -23,6 +23,7 @@ number). The result equals searching each segment alone and merging, hit for hit
 
 from __future__ import annotations
 
+import queue
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,12 +219,29 @@ def _group_slice(
 
 
 class GroupSearch:
-    """Searches a batch of queries against one SegmentGroup, slices over threads."""
+    """Searches a batch of queries against one SegmentGroup, slices over threads; each
+    thread's scratch arrays are pooled and reused (the kernel leaves them zeroed)."""
 
     def __init__(self, group: SegmentGroup) -> None:
         self.group = group
         self._arrays = (group.starts, group.doc_ids, group.impacts, group.seg_starts,
                         group.scales)  # fmt: skip
+        self._pool: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+
+    def _workspace(self, k: int, width: int) -> tuple:
+        try:
+            ws = self._pool.get_nowait()
+            if ws[1].shape[0] >= k and ws[5].shape[1] >= width:
+                return ws
+        except queue.Empty:
+            pass
+        return (
+            np.zeros(max(self.group.n_docs, 1), dtype=np.float32),
+            np.zeros(k, dtype=np.float32), np.zeros(k, dtype=np.int64),
+            np.zeros(k, dtype=np.float32), np.zeros(k, dtype=np.int64),
+            np.zeros((2, width), dtype=np.int64), np.zeros((2, width), dtype=np.float32),
+            np.zeros((2, width), dtype=np.int64),
+        )  # fmt: skip
 
     def run(
         self, queries: sp.csr_matrix, k: int, knobs: Knobs, dead: np.ndarray, n_threads: int = 1
@@ -236,15 +254,12 @@ class GroupSearch:
         q, width = query_arrays(queries)
 
         def work(first: int, last: int) -> None:
-            ws = (
-                np.zeros(max(self.group.n_docs, 1), dtype=np.float32),
-                np.zeros(k, dtype=np.float32), np.zeros(k, dtype=np.int64),
-                np.zeros(k, dtype=np.float32), np.zeros(k, dtype=np.int64),
-                np.zeros((2, width), dtype=np.int64), np.zeros((2, width), dtype=np.float32),
-                np.zeros((2, width), dtype=np.int64),
-            )  # fmt: skip
-            _group_slice(q, first, last, self.group.vocab_size, self._arrays, dead, k,
-                         knobs.query_terms, ws, docs, scores, counts)  # fmt: skip
+            ws = self._workspace(k, width)
+            try:
+                _group_slice(q, first, last, self.group.vocab_size, self._arrays, dead, k,
+                             knobs.query_terms, ws, docs, scores, counts)  # fmt: skip
+            finally:
+                self._pool.put(ws)
 
         spread_slices(n_q, n_threads, work)
         return docs, scores, counts

@@ -77,6 +77,7 @@ class SegmentEngines:
         self._engines: dict[str, BatchSearch] = {}
         self._groups: dict[tuple[str, ...], GroupSearch] = {}
         self._generation: int | None = None
+        self._plan: tuple[int | None, dict | None] = (None, None)
         self._lock = threading.Lock()
 
     def of(self, snap) -> list[BatchSearch]:
@@ -90,8 +91,20 @@ class SegmentEngines:
         cache = self._engines  # a stale snapshot may hold segments a newer one dropped
         return [cache.get(s.name) or self._new(s) for s in snap.segments]
 
-    def group(self, segments: tuple[LiveSegment, ...]) -> GroupSearch:
-        """The GroupSearch of a run of segments, built the first time it is searched."""
+    def groups(self, snap) -> dict[int, tuple[int, GroupSearch, np.ndarray]]:
+        """first position -> (end, GroupSearch, deleted group numbers) of each run of small
+        segments, made the first time a generation is searched (the latest is kept)."""
+        generation, plan = self._plan
+        if generation != snap.generation or plan is None:
+            plan = {}
+            for first, end in runs(snap):
+                segments = snap.segments[first:end]
+                group = self._group(segments)
+                plan[first] = (end, group, dead_docs(group.group, list(segments)))
+            self._plan = (snap.generation, plan)
+        return plan
+
+    def _group(self, segments: tuple[LiveSegment, ...]) -> GroupSearch:
         names = tuple(s.name for s in segments)
         found = self._groups.get(names)
         if found is None:
@@ -119,27 +132,23 @@ def search_segments(
     if len(segments) == 1 and segments[0].mask is None:  # nothing to merge: a plain index
         docs, raw, counts = batch[0].run(queries, k, knobs, threads)
         return docs, raw * np.float32(segments[0].segment.index.scale), counts
-    starts = offsets(snap)
-    groups = {a: b for a, b in runs(snap)} if grouped_knobs(knobs) else {}
-    parts, pos = [], 0
+    groups = engines.groups(snap) if grouped_knobs(knobs) else {}
+    if groups.get(0, (None,))[0] == len(segments):  # one group: its heap merged them all
+        _, group, dead = groups[0]
+        return group.run(queries, k, knobs, dead, threads)
+    starts, parts, pos = offsets(snap), [], 0
     while pos < len(segments):
         if pos in groups:
-            end = groups[pos]
-            group = engines.group(segments[pos:end])
-            dead = dead_docs(group.group, segments[pos:end])
+            end, group, dead = groups[pos]
             docs, scores, counts = group.run(queries, k, knobs, dead, threads)
-            if end - pos == len(segments):  # one group: its heap already merged them
-                return docs, scores, counts
-            live = np.arange(docs.shape[1]) < counts[:, None]
-            parts.append((docs + starts[pos], scores, live))
-            pos = end
-            continue
-        seg = segments[pos]
-        docs, raw, counts = batch[pos].run(queries, k, knobs, threads, dead=seg.deleted)
+            pos_next = end
+        else:
+            seg, pos_next = segments[pos], pos + 1
+            docs, raw, counts = batch[pos].run(queries, k, knobs, threads, dead=seg.deleted)
+            scores = raw * np.float32(seg.segment.index.scale)
         live = np.arange(docs.shape[1]) < counts[:, None]
-        scores = raw * np.float32(seg.segment.index.scale)
         parts.append((docs + starts[pos], scores, live))
-        pos += 1
+        pos = pos_next
     return merge(parts, queries.shape[0], k)
 
 

@@ -145,6 +145,7 @@ def main() -> None:
         "cpu_ratio": cpu_seg / cpu_merged,
         "same_top_k_ids": sum(same) / len(same),  # segments requantise: scores differ a bit
         "groups": runs(snap),  # runs of small segments searched as one (retrieval/groups.py)
+        **single_queries(args.work / "scifact-merged", snap, seg, queries, args),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     trees = {"old_python_loop": (args.old_tree, "old"), "before": (args.before_tree, "new")}
@@ -155,6 +156,29 @@ def main() -> None:
                            f"{name}_cpu_ms": 1000 * cpu_tree,
                            f"{name}_cpu_ratio": cpu_tree / cpu_merged})  # fmt: skip
     print(json.dumps(report, indent=2))
+
+
+def single_queries(merged_folder: Path, snap, seg, queries, args) -> dict:
+    """CPU microseconds per call when each query is searched alone (`spire search`, the
+    server): the segmented folder against the merged index saved to a folder, both opened
+    with open_index (each call reads the folder's manifest.json)."""
+    if merged_folder.exists():
+        shutil.rmtree(merged_folder)
+    as_index(snap).save(merged_folder)
+    merged = open_index(merged_folder, encoder=seg.encoder)
+    rows = [queries[i] for i in range(queries.shape[0])]
+
+    def each(searcher):
+        return lambda _, k: [searcher.search_arrays(row, k) for row in rows]
+
+    times = median_seconds({"merged": each(merged), "segmented": each(seg)}, queries,
+                           args.k, max(3, args.repeats // 3))  # fmt: skip
+    us = {name: 1e6 * cpu / len(rows) for name, (_, cpu) in times.items()}
+    return {
+        "single_merged_cpu_us": us["merged"],
+        "single_segmented_cpu_us": us["segmented"],
+        "single_cpu_ratio": us["segmented"] / us["merged"],
+    }
 
 
 def time_in_tree(tree: Path, kind: str, folder: Path, queries, args) -> tuple[float, float]:
