@@ -12,9 +12,17 @@ from training import query_generation as qg
 from training.data import pseudo_queries
 
 
+@pytest.fixture(scope="module")
+def loaded_generator():
+    """The real SmolLM2-135M, loaded once for the tests that generate (each load
+    de-quantises its GGUF weights again)."""
+    return qg.load_generator(qg.DEFAULT_GENERATOR)
+
+
 @pytest.fixture()
-def generator_home(tmp_path, monkeypatch):
-    """A SPIRE_HOME of its own (an empty query cache) that shares the pulled models."""
+def generator_home(tmp_path, monkeypatch, loaded_generator):
+    """A SPIRE_HOME of its own (an empty query cache) that shares the pulled models, and
+    the module's loaded generator."""
     from encoders.registry import pull_model
 
     models = pull_model("smollm2-135m").parent
@@ -22,6 +30,10 @@ def generator_home(tmp_path, monkeypatch):
     home.mkdir()
     os.symlink(models, home / "models")
     monkeypatch.setenv("SPIRE_HOME", str(home))
+    load = qg.load_generator
+    monkeypatch.setattr(
+        qg, "load_generator", lambda n: loaded_generator if n == qg.DEFAULT_GENERATOR else load(n)
+    )
     return home
 
 
