@@ -46,18 +46,10 @@ def parity(encoded_corpus, dataset: str, mode: str, tmp: Path) -> tuple[float, f
 
 
 @pytest.mark.parametrize("mode", ["inference-free", "siamese"])
-def test_cranfield_parity(encoded_corpus, tmp_path, mode):
-    same, ours, theirs = parity(encoded_corpus, "cranfield", mode, tmp_path)
-    print(f"cranfield {mode}: top-10 identical {same:.4f}, nDCG@10 {ours:.4f} vs {theirs:.4f}")
-    assert same >= 0.99
-    assert abs(ours - theirs) <= 0.002
-
-
-@pytest.mark.full
-@pytest.mark.parametrize("mode", ["inference-free", "siamese"])
-def test_scifact_parity(encoded_corpus, tmp_path, mode):
-    same, ours, theirs = parity(encoded_corpus, "scifact", mode, tmp_path)
-    print(f"scifact {mode}: top-10 identical {same:.4f}, nDCG@10 {ours:.4f} vs {theirs:.4f}")
+@pytest.mark.parametrize("dataset", ["cranfield", pytest.param("scifact", marks=pytest.mark.full)])
+def test_parity(encoded_corpus, tmp_path, dataset, mode):
+    same, ours, theirs = parity(encoded_corpus, dataset, mode, tmp_path)
+    print(f"{dataset} {mode}: top-10 identical {same:.4f}, nDCG@10 {ours:.4f} vs {theirs:.4f}")
     assert same >= 0.99
     assert abs(ours - theirs) <= 0.002
 
