@@ -34,7 +34,7 @@ def tied_vectors(n: int, seed: int) -> sp.csr_matrix:
     return sp.csr_matrix(rows)
 
 
-def per_query_loop(snap, queries: sp.csr_matrix, k: int) -> list[list[tuple[str, float]]]:
+def per_query_loop(snap, queries: sp.csr_matrix, k: int, **knobs) -> list[list[tuple[str, float]]]:
     """The removed SegmentedSearcher's algorithm: each query alone, each segment asked for
     k + its deleted count, deleted dropped, merged by (score desc, segment, number)."""
     out = []
@@ -45,7 +45,7 @@ def per_query_loop(snap, queries: sp.csr_matrix, k: int) -> list[list[tuple[str,
             depth = min(k + seg.n_deleted, index.n_docs)
             if depth <= 0:
                 continue
-            d, s, n = Searcher(index, encoder=object()).search_arrays(queries[row], depth)
+            d, s, n = Searcher(index, encoder=object(), **knobs).search_arrays(queries[row], depth)
             d, s = d[0, : n[0]], s[0, : n[0]]
             if seg.mask is not None:
                 d, s = d[~seg.mask[d]], s[~seg.mask[d]]
@@ -80,26 +80,27 @@ def store(tmp_path, request) -> SegmentStore:
 # one group of all (the default); groups of one and two, merged; big segments alone
 # (asked for k + deleted) merged with groups; each alone; block-max, segment by segment.
 LAYOUTS = {
-    "one group": ({}, "taat"),
-    "groups": ({"GROUP_DOCS": 16}, "taat"),
-    "alone and grouped": ({"SMALL_SEGMENT_DOCS": 10}, "taat"),
-    "each alone": ({"SMALL_SEGMENT_DOCS": 1}, "taat"),
-    "blockmax": ({}, "blockmax"),
+    "one group": ({}, {}),
+    "groups": ({"GROUP_DOCS": 16}, {}),
+    "alone and grouped": ({"SMALL_SEGMENT_DOCS": 10}, {}),
+    "each alone": ({"SMALL_SEGMENT_DOCS": 1}, {}),
+    "blockmax": ({}, {"algorithm": "blockmax"}),
+    "heaviest terms": ({"GROUP_DOCS": 16}, {"query_terms": 2}),
 }
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("k", [1, 3, 10, 100])
 def test_segments_equal_the_per_query_loop(store, k, layout, monkeypatch):
-    limits, algorithm = LAYOUTS[layout]
+    limits, knobs = LAYOUTS[layout]
     for name, value in limits.items():
         monkeypatch.setattr(groups, name, value)
     snap = store.snapshot()
     assert len(snap.segments) == 6 and snap.n_deleted == 6
     queries = sp.vstack([tied_vectors(25, 42), sp.csr_matrix((1, VOCAB))], format="csr")
-    searcher = open_index(store, encoder=object(), algorithm=algorithm)
+    searcher = open_index(store, encoder=object(), **knobs)
     got = searcher.search_vectors(queries, k)
-    want = per_query_loop(snap, queries, k)
+    want = per_query_loop(snap, queries, k, **knobs)
     assert [[(h.docid, h.score) for h in row] for row in got] == want
     assert got[-1] == [] and max(len(row) for row in got) >= min(k, 10)
 
