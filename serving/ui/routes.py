@@ -97,20 +97,24 @@ def add_routes(app: FastAPI, ui: Ui, *, needs_key: bool, api_error) -> None:
     @app.post("/ui/grade", include_in_schema=False)
     def grade(body: GradeRequest, request: Request) -> dict:
         """Append one grade to the judgments file (same-origin requests only)."""
-        problem = cross_origin_problem(request)
-        if problem:
-            raise api_error(403, "cross_origin", problem)
-        judgments = ui.collection.judgments
-        if judgments is None:
-            raise api_error(409, "no_judgments_file",
-                            "grading needs a judgments file: start the server with "
-                            "--judgments FILE")  # fmt: skip
-        if body.qid not in ui.collection.queries:
-            raise api_error(404, "unknown_query", f"no query {body.qid!r} in the dataset")
-        if body.docid not in ui.collection.documents:
-            raise api_error(404, "unknown_document", f"no document {body.docid!r} in the dataset")
-        judged = judgments.add(body.qid, body.docid, body.grade)
-        return {"qid": body.qid, "docid": body.docid, "grade": body.grade, "judged": judged}
+        return _grade(ui, body, request, api_error)
+
+
+def _grade(ui: Ui, body: GradeRequest, request: Request, api_error) -> dict:
+    problem = cross_origin_problem(request)
+    if problem:
+        raise api_error(403, "cross_origin", problem)
+    judgments = ui.collection.judgments
+    if judgments is None:
+        raise api_error(409, "no_judgments_file",
+                        "grading needs a judgments file: start the server with "
+                        "--judgments FILE")  # fmt: skip
+    if body.qid not in ui.collection.queries:
+        raise api_error(404, "unknown_query", f"no query {body.qid!r} in the dataset")
+    if body.docid not in ui.collection.documents:
+        raise api_error(404, "unknown_document", f"no document {body.docid!r} in the dataset")
+    judged = judgments.add(body.qid, body.docid, body.grade)
+    return {"qid": body.qid, "docid": body.docid, "grade": body.grade, "judged": judged}
 
 
 def _timed(headers: dict, start: float) -> dict:
