@@ -124,6 +124,7 @@ def test_dying_worker_then_resume(ray_cluster, corpus, tmp_path, monkeypatch):
     same_index(build_index(ids, texts, encoder, show_progress=False), built)
 
 
+@pytest.mark.full  # the default set already kills a worker (above); this adds the restart
 def test_dying_worker_retried(ray_cluster, corpus, tmp_path, monkeypatch):
     import indexing.distributed.ray_index as ray_index
 
