@@ -17,8 +17,8 @@ TEXTS = [
 ]
 
 
-@pytest.fixture()
-def body_and_batches(splade_tiny_path):
+@pytest.fixture(scope="module")
+def loaded_body(splade_tiny_path):
     from transformers import AutoModel
 
     from encoders.loading import load_tokenizer
@@ -29,6 +29,13 @@ def body_and_batches(splade_tiny_path):
                     padding="max_length")  # fmt: skip
     batch = {"input_ids": enc["input_ids"], "attention_mask": torch.ones_like(enc["input_ids"])}
     return net, [batch]
+
+
+@pytest.fixture()
+def body_and_batches(loaded_body):
+    """A fresh copy per test (pruning and recovery change it in place)."""
+    net, batches = loaded_body
+    return copy.deepcopy(net), batches
 
 
 def test_own_first_puts_each_querys_own_document_in_column_zero():
