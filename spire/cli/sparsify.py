@@ -57,25 +57,16 @@ def sparsify_folder(
     from eval.data.prune_data import calibration_batches
     from sparsity import activation as act
     from sparsity import moe as moe_lib
-    from sparsity.runtime import APPLY_TO, wants_install
+    from sparsity.runtime import wants_install
     from sparsity.storage import is_pruned_folder, read_manifest, save_pruned
 
     from .prune import _copy_extras
 
-    if activation is None and moe is None:
-        raise SpireError("give --activation (with --target) or --moe")
-    if activation is not None:
-        act.check_request(activation[0], activation[1], scope)
-    if apply_to not in APPLY_TO:
-        raise SpireError(f"--apply-to {apply_to!r}: choose from {', '.join(APPLY_TO)}")
-    if path not in act.PATHS:
-        raise SpireError(f"--path {path!r}: choose from {', '.join(act.PATHS)}")
+    _check_request(activation, moe, scope, apply_to, path)
     ensure_replaceable(out, overwrite)
-    source_manifest = {}
-    if is_pruned_folder(model):
-        source_manifest = read_manifest(model)
-        if wants_install(source_manifest):
-            raise SpireError(f"{model}: already sparsified; start from the model it came from")
+    source_manifest = read_manifest(model) if is_pruned_folder(model) else {}
+    if wants_install(source_manifest):
+        raise SpireError(f"{model}: already sparsified; start from the model it came from")
     net, tokenizer, kind, source, batches = loaded or (*load_backbone(model), None)
     if moe is not None:
         moe_lib.check_request(
@@ -95,21 +86,46 @@ def sparsify_folder(
         "calibration": {"data": str(calib), "samples": samples, "seq_len": seq_len,
                         "seed": seed, "tokens": act.count_tokens(batches)},
     }  # fmt: skip
-    calibrated = net
-    if moe is not None:
-        manifest["moe"] = sections.get("moe") or moe_lib.moefy(
-            net, moe["experts"], moe["top"], batches, moe.get("router", "fitted"),
-            moe.get("routing", "token"), seed,
-        )  # fmt: skip
-        calibrated = moe_lib.apply(copy.deepcopy(net), manifest["moe"])
-    if activation is not None:
-        manifest["activation"] = sections.get("activation") or act.calibrate(
-            calibrated, *activation, batches, scope
-        )
+    manifest.update(_calibrate(net, batches, activation, moe, scope, seed, sections))
     manifest["sparsify_seconds"] = round(time.perf_counter() - start, 1)
     return save_pruned(
         net, out, manifest, lambda d: _copy_extras(tokenizer, source, d), None, overwrite
     )
+
+
+def _calibrate(net, batches, activation, moe, scope: str, seed: int, sections: dict) -> dict:
+    """The "moe" and "activation" sections (those given in `sections` are kept); activation
+    thresholds are calibrated on the MoE model, as they will be applied."""
+    from sparsity import activation as act
+    from sparsity import moe as moe_lib
+
+    out = {}
+    calibrated = net
+    if moe is not None:
+        out["moe"] = sections.get("moe") or moe_lib.moefy(
+            net, moe["experts"], moe["top"], batches, moe.get("router", "fitted"),
+            moe.get("routing", "token"), seed,
+        )  # fmt: skip
+        calibrated = moe_lib.apply(copy.deepcopy(net), out["moe"])
+    if activation is not None:
+        out["activation"] = sections.get("activation") or act.calibrate(
+            calibrated, *activation, batches, scope
+        )
+    return out
+
+
+def _check_request(activation, moe, scope: str, apply_to: str, path: str) -> None:
+    from sparsity import activation as act
+    from sparsity.runtime import APPLY_TO
+
+    if activation is None and moe is None:
+        raise SpireError("give --activation (with --target) or --moe")
+    if activation is not None:
+        act.check_request(activation[0], activation[1], scope)
+    if apply_to not in APPLY_TO:
+        raise SpireError(f"--apply-to {apply_to!r}: choose from {', '.join(APPLY_TO)}")
+    if path not in act.PATHS:
+        raise SpireError(f"--path {path!r}: choose from {', '.join(act.PATHS)}")
 
 
 @sparsify_app.command()
