@@ -6,13 +6,12 @@ query latency against the dense model in the same run, where a query's time goes
     python scripts/activation_report.py quality --datasets cranfield cisi
     python scripts/activation_report.py latency --queries 100
     python scripts/activation_report.py kernels            # gather vs dense, one Linear
-    python scripts/activation_report.py profile
-    python scripts/activation_report.py plots
+    python scripts/activation_report.py union --queries 30  # channels a query keeps
+    python scripts/activation_report.py profile; python scripts/activation_report.py plots
 
-Every folder is calibrated on wiki-paragraphs (never the test collections) and applies
-to queries only (documents are encoded by the dense model, once per collection). Rows
-are appended to docs/sparsity/activation_*.jsonl as they are measured; rows already
-there are skipped, so a partial run still reports what it finished.
+Folders are calibrated on wiki-paragraphs (never the test collections) and apply to
+queries only (documents: the dense model, once per collection). Rows are appended to
+docs/sparsity/activation_*.jsonl as measured; rows already there are skipped.
 """
 
 from __future__ import annotations
@@ -276,6 +275,37 @@ def _time_parts(model, clock) -> tuple[dict, list]:
     return spent, handles
 
 
+def union(args) -> None:
+    """Channels kept per token and in the union of a query's tokens (what the gather
+    path can skip at batch 1), over every thresholded Linear input."""
+    import torch
+
+    from encoders.dense import load_dense_encoder
+    from sparsity.activation.linear import ThresholdLinear
+
+    torch.set_num_threads(1)
+    queries = _queries(args.queries)
+    for name in args.only or ["teal@0.5", "wina@0.5", "wina@0.65"]:
+        encoder = load_dense_encoder(folder_of(args, name))
+        per_token, united = [], []
+
+        def hook(module, inputs, per_token=per_token, united=united):
+            kept = module.kept(inputs[0]).reshape(-1, module.in_features)
+            per_token.append(float(kept.float().mean()))
+            united.append(float(kept.any(0).float().mean()))
+
+        for module in encoder.model.modules():
+            if isinstance(module, ThresholdLinear):
+                module.register_forward_pre_hook(hook)
+        for q in queries:
+            encoder.encode_queries([q])
+        below = sum(u <= args.gather_below for u in united) / len(united)
+        print(json.dumps({"config": name, "queries": len(queries),
+                          "kept_per_token": round(statistics.mean(per_token), 3),
+                          "kept_in_union": round(statistics.mean(united), 3),
+                          "calls_under_gather_below": round(below, 4)}))  # fmt: skip
+
+
 MATMUL_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::matmul", "aten::linear")
 
 
@@ -343,7 +373,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "step",
-        choices=["build", "quality", "latency", "kernels", "profile", "plots", "table"],
+        choices=["build", "quality", "latency", "kernels", "union", "profile", "plots", "table"],
     )
     parser.add_argument("--work", default="/tmp/spire-activation", help="sparsified folders")
     parser.add_argument("--only", nargs="*", help="configuration names (default: all)")
@@ -361,7 +391,7 @@ def main() -> None:
         {"plots": plots, "table": table}[args.step](args)
         return
     {"build": build, "quality": quality, "latency": latency, "kernels": kernels,
-     "profile": profile}[args.step](args)  # fmt: skip
+     "union": union, "profile": profile}[args.step](args)  # fmt: skip
 
 
 if __name__ == "__main__":
