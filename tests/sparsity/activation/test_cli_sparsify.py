@@ -72,3 +72,18 @@ def test_sparsified_folder_loads_back_and_refuses_a_foreign_model(monkeypatch, c
 
     with pytest.raises(SpireError, match="does not match the model"):
         load_masked_lm(str(out))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--activation-sparsity", "wina:1.5"], "activation target 1.5: must be in [0, 1)"),
+        (["--activation-sparsity", "wina"], "expected METHOD:TARGET"),
+        (["--moe", "experts=4,top=8"], "top=8 is more than experts"),
+        (["--mode", "inference-free", "--activation-sparsity", "teal:0.5"], "query encoder"),
+    ],
+)
+def test_eval_refuses_bad_sparsity_before_any_work(monkeypatch, capsys, args, message):
+    code, _, err = run_cli(monkeypatch, capsys, "eval", BUNDLED_CRANFIELD, *args)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
