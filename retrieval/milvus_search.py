@@ -132,5 +132,8 @@ def same_top_k(ours: list[Hit], theirs: list[Hit], k: int = 10, rtol: float = 1e
     if not a:
         return True
     cut = a[-1].score + max(abs(a[-1].score) * rtol, 1e-6)  # above the k-th score's ties
-    above = lambda hits: {h.docid for h in hits if h.score > cut}  # noqa: E731
-    return above(a) == above(b)
+    mine = {h.docid: h.score for h in a if h.score > cut}
+    theirs = {h.docid: h.score for h in b if h.score > cut}
+    if mine.keys() != theirs.keys():
+        return False
+    return all(np.isclose(mine[d], theirs[d], rtol=rtol, atol=1e-6) for d in mine)
