@@ -40,6 +40,7 @@ from spire.core.errors import SpireError
 from spire.core.files import write_text_atomic
 from spire.core.ids import check_ids
 
+from .. import query_weights
 from ..inverted_index import DEFAULT_COMPRESSION, InvertedIndex
 from ..manifest import EncoderInfo
 from .actors import ShardEncoder, connect_ray
@@ -102,9 +103,7 @@ def build_index_ray(
     texts = check_texts(texts, len(docids))
     check_encoder(encoder)
     out = Path(out)
-    idf = None
-    if encoder.mode == "inference-free":
-        idf = encoder.idf if encoder.idf is not None else encoder.fit_idf(texts)
+    idf = query_weights(encoder, texts)  # None: the model encodes queries
     info = EncoderInfo.of(encoder)
     shards = shard_plan(encoder, texts, options.shard_docs, options.num_workers)
     job = {
