@@ -134,7 +134,9 @@ def _calibrate_bias(mlm, decoder: nn.Linear, tokenizer, texts, terms_per_doc: in
     decoder.bias.zero_()
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     decoder.bias[special] = SPECIAL_BIAS
-    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=256, return_tensors="pt")
+    batch = tokenizer(
+        list(texts), padding=True, truncation=True, max_length=256, return_tensors="pt"
+    )
     mlm.eval()
     logits = mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     logits = logits.masked_fill(~batch["attention_mask"].bool().unsqueeze(-1), float("-inf"))

@@ -49,19 +49,21 @@ def test_head_is_tied_and_identity_initialised(minilm_splade):
 
 def test_folder_loads_by_path_with_identical_sparse_cranfield_vectors(minilm_splade):
     mlm, tokenizer, folder = minilm_splade
-    texts = _cranfield(12)
-    in_memory = SpladeEncoder("built", mlm, tokenizer, head="reference").encode_documents(texts)
-    loaded = load_encoder(str(folder), head="reference")
+    texts = _cranfield(6)
+    built = SpladeEncoder("built", mlm, tokenizer, head="reference", doc_max_length=128)
+    in_memory = built.encode_documents(texts)
+    loaded = load_encoder(str(folder), head="reference", doc_max_length=128)
     from_folder = loaded.encode_documents(texts)
-    assert from_folder.shape == (12, 30522)
+    assert from_folder.shape == (6, 30522)
     assert abs(from_folder - in_memory).max() == 0
     assert np.isfinite(from_folder.data).all() and (from_folder.data > 0).all()
     per_doc = from_folder.getnnz(axis=1)
     assert (per_doc >= 5).all() and (per_doc < 1000).all(), per_doc  # sparse, not empty
     # The untrained head already ranks the document's own words high.
     top = loaded.tokenizer.convert_ids_to_tokens(from_folder[0].toarray()[0].argsort()[-15:])
-    assert {"boundary", "layer"} & set(top), top
-    pruned = load_encoder(str(folder), head="pruned")
+    own = set(loaded.tokenizer.tokenize(texts[0]))
+    assert len(own & set(top)) >= 5, (top, texts[0])
+    pruned = load_encoder(str(folder), head="pruned", doc_max_length=128)
     assert pruned.head == "pruned"
     assert abs(pruned.encode_documents(texts) - from_folder).max() < 1e-4
 
