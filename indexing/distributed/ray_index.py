@@ -168,6 +168,7 @@ def _encode_shards(store, docids, texts, shards, pending, model, mode, worker_op
     ray.data.DataContext.get_current().enable_progress_bars = False
     items = [{"shard": i, "texts": [texts[j] for j in shards[i]]} for i in pending]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    retries = options.retries  # the actor is restarted and its shard retried this often
     encoded = dataset.map_batches(
         ShardEncoder,
         fn_constructor_kwargs={
@@ -176,7 +177,7 @@ def _encode_shards(store, docids, texts, shards, pending, model, mode, worker_op
         },
         batch_size=1, compute=ray.data.ActorPoolStrategy(size=options.num_workers),
         num_cpus=options.threads_per_worker, num_gpus=options.gpus_per_worker or None,
-        max_restarts=options.retries, max_task_retries=options.retries,
+        ray_remote_args_fn=lambda: {"max_restarts": retries, "max_task_retries": retries},
     )  # fmt: skip
     vocab = store.snapshot().vocab_size
     total = sum(len(shards[i]) for i in pending)
