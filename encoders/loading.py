@@ -123,7 +123,7 @@ def load_backbone(name: str):
 
 
 def backbone_kind(source: str) -> str:
-    """"causal-lm", "masked-lm" or "base", from the config's architectures."""
+    """ "causal-lm", "masked-lm" or "base", from the config's architectures."""
     from transformers import AutoConfig
 
     try:
